@@ -38,3 +38,14 @@ export function foldEvents<TCommand, TState, TEvent extends DomainEvent>(
   for (const { event, place } of events) s = decider.evolve(s, event, place);
   return s;
 }
+
+/** The injected clock. */
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+}
+
+/** The injected id generator. */
+export interface IdGenerator {
+  next(): string;
+}

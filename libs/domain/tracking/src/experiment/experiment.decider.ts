@@ -21,6 +21,7 @@ export interface ExperimentState {
   readonly exists: boolean;
   readonly experimentId: string;
   readonly name: string;
+  readonly artifactLocation: string;
   readonly lifecycleStage: LifecycleStage;
   readonly tags: ReadonlyMap<string, string>;
   /** Log position of the last restore; run deletions before it were undone by the restore. */
@@ -31,6 +32,7 @@ const initial: ExperimentState = {
   exists: false,
   experimentId: '',
   name: '',
+  artifactLocation: '',
   lifecycleStage: 'active',
   tags: new Map(),
   restoredAtPosition: 0,
@@ -120,6 +122,7 @@ export const experimentDecider: Decider<ExperimentCommand, ExperimentState, Expe
           exists: true,
           experimentId: event.data.experimentId,
           name: event.data.name,
+          artifactLocation: event.data.artifactLocation,
           lifecycleStage: 'active',
           tags: new Map(event.data.tags.map((t) => [t.key, t.value])),
           restoredAtPosition: 0,

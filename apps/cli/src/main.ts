@@ -1,0 +1,48 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { auditVerify } from './commands/audit-verify.js';
+import { rebuildReadModels } from './commands/rebuild.js';
+import { runServer } from './commands/server.js';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number 0-65535');
+  return n;
+}
+
+const program = new Command('ledgerflow')
+  .description('Ledgerflow: an event-sourced ML lifecycle platform that speaks MLflow\'s REST API')
+  .showHelpAfterError();
+
+program
+  .command('server')
+  .description('run every service in one process (embedded mode: SQLite event log, local artifacts)')
+  .option('--host <host>', 'address to bind (env LEDGERFLOW_HOST)')
+  .option('--port <port>', 'HTTP port (env LEDGERFLOW_PORT or PORT)', port)
+  .option('--data-dir <dir>', 'where the event log and read models live (env LEDGERFLOW_DATA_DIR)')
+  .action(async (opts: { host?: string; port?: number; dataDir?: string }) => {
+    await runServer(opts);
+  });
+
+program
+  .command('rebuild')
+  .description('drop read models and replay them from the event log (the server must be stopped)')
+  .argument('[read-model]', 'one read model to rebuild; all of them when omitted')
+  .option('--data-dir <dir>', 'data directory (env LEDGERFLOW_DATA_DIR)')
+  .action(async (readModel: string | undefined, opts: { dataDir?: string }) => {
+    process.exitCode = await rebuildReadModels({ readModel, dataDir: opts.dataDir });
+  });
+
+const audit = program.command('audit').description('inspect and verify the audit trail');
+audit
+  .command('verify')
+  .description('check the whole hash chain; exits non-zero naming the first bad event')
+  .option('--data-dir <dir>', 'data directory (env LEDGERFLOW_DATA_DIR)')
+  .option('--file <file>', 'verify an exported JSON Lines file instead, offline')
+  .action(async (opts: { dataDir?: string; file?: string }) => {
+    process.exitCode = await auditVerify({
+      dataDir: opts.dataDir ?? process.env['LEDGERFLOW_DATA_DIR'] ?? './ledgerflow-data',
+      ...(opts.file === undefined ? {} : { file: opts.file }),
+    });
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,75 @@
+import path from 'node:path';
+
+/** Settings of an embedded Ledgerflow server, validated at boot. */
+export interface LedgerflowConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** SQLite `synchronous` for the event log: `full` survives power loss, `normal` only process crashes. */
+  readonly sqliteSynchronous: 'full' | 'normal';
+  /** Root for new experiments' artifact locations (MLflow's proxied default). */
+  readonly defaultArtifactRoot: string;
+  /** Truncate over-long param and tag values instead of rejecting them (MLflow's default). */
+  readonly truncateLongValues: boolean;
+  readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
+}
+
+/** A bad setting: start-up stops with a message naming the variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function parsePort(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n > 65535) throw new ConfigError(`${name} must be a port number 0-65535, got '${raw}'`);
+  return n;
+}
+
+function parseBool(name: string, raw: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got '${raw}'`);
+}
+
+function oneOf<T extends string>(name: string, raw: string, allowed: readonly T[]): T {
+  const v = raw.toLowerCase() as T;
+  if (!allowed.includes(v)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got '${raw}'`);
+  return v;
+}
+
+/** Reads configuration from CLI overrides, then env (LEDGERFLOW_*, and PORT), then defaults. */
+export function loadConfig(
+  env: Env = process.env,
+  overrides: { host?: string | undefined; port?: number | undefined; dataDir?: string | undefined } = {},
+): LedgerflowConfig {
+  const portEnv = env['LEDGERFLOW_PORT'] ?? env['PORT'];
+  const portName = env['LEDGERFLOW_PORT'] !== undefined ? 'LEDGERFLOW_PORT' : 'PORT';
+  const host = overrides.host ?? env['LEDGERFLOW_HOST'] ?? '127.0.0.1';
+  if (host.trim() === '') throw new ConfigError('LEDGERFLOW_HOST must not be empty');
+  return {
+    host,
+    port: overrides.port ?? (portEnv === undefined ? 5000 : parsePort(portName, portEnv)),
+    dataDir: path.resolve(overrides.dataDir ?? env['LEDGERFLOW_DATA_DIR'] ?? './ledgerflow-data'),
+    sqliteSynchronous: oneOf('LEDGERFLOW_SQLITE_SYNCHRONOUS', env['LEDGERFLOW_SQLITE_SYNCHRONOUS'] ?? 'full', [
+      'full',
+      'normal',
+    ] as const),
+    defaultArtifactRoot: env['LEDGERFLOW_DEFAULT_ARTIFACT_ROOT'] ?? 'mlflow-artifacts:',
+    truncateLongValues: parseBool('LEDGERFLOW_TRUNCATE_LONG_VALUES', env['LEDGERFLOW_TRUNCATE_LONG_VALUES'] ?? 'true'),
+    logLevel: oneOf('LEDGERFLOW_LOG_LEVEL', env['LEDGERFLOW_LOG_LEVEL'] ?? 'info', ['error', 'warn', 'info', 'debug'] as const),
+  };
+}
+
+/** Files of the embedded data directory. */
+export function dataFiles(dataDir: string): { events: string; readModels: string; artifacts: string } {
+  return {
+    events: path.join(dataDir, 'events.db'),
+    readModels: path.join(dataDir, 'read-models.db'),
+    artifacts: path.join(dataDir, 'artifacts'),
+  };
+}
+
+/** Nest injection token for the LedgerflowConfig. */
+export const LEDGERFLOW_CONFIG = Symbol.for('ledgerflow.Config');

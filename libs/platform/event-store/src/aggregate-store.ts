@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import type {
+  Clock,
+  Decider,
+  DomainEvent,
+  EventMetadata,
+  IdGenerator,
+  NewEvent,
+  RecordedEvent,
+} from '@ledgerflow/contracts';
+import { WrongExpectedRevisionError, type EventStore, type StreamWrite } from './event-store.js';
+
+/** Wall clock. */
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** uuid4 as 32 lowercase hex characters (MLflow's run id format). */
+export const uuidHexIds: IdGenerator = { next: () => randomUUID().replaceAll('-', '') };
+
+interface Cached {
+  revision: number;
+  state: unknown;
+}
+
+/** One aggregate's part of a command: its stream, its decider and the command. */
+export interface AggregateCommand<C, S, E extends DomainEvent> {
+  readonly stream: string;
+  readonly decider: Decider<C, S, E>;
+  readonly command: C;
+  /** Decides against facts loaded at execution time (e.g. other aggregates' state). */
+  readonly prepare?: () => Promise<C>;
+}
+
+export interface ExecuteResult {
+  readonly events: readonly RecordedEvent[];
+  /** Head of the log after the append, or the current head when nothing was appended. */
+  readonly lastPosition: number;
+}
+
+/**
+ * Loads aggregates by folding their streams (with an in-memory cache of recent states, topped up
+ * from the stream, so loading costs only the events since the last load), runs deciders, and
+ * appends the resulting events with the expected revision. A concurrent writer causes a retry
+ * against the fresh state, never a lost update.
+ */
+export class AggregateStore {
+  private readonly cache = new Map<string, Cached>();
+
+  constructor(
+    private readonly events: EventStore,
+    private readonly clock: Clock = systemClock,
+    private readonly ids: IdGenerator = { next: () => randomUUID() },
+    private readonly maxCached = 20_000,
+  ) {}
+
+  /** Current state and revision of one aggregate (-1 when its stream does not exist). */
+  async load<C, S, E extends DomainEvent>(stream: string, decider: Decider<C, S, E>): Promise<{ state: S; revision: number }> {
+    const cached = this.cache.get(stream);
+    let state = cached ? (cached.state as S) : decider.initialState();
+    let revision = cached ? cached.revision : -1;
+    const newer = await this.events.readStream(stream, { fromRevision: revision + 1 });
+    for (const e of newer) {
+      state = decider.evolve(state, e as unknown as E, e);
+      revision = e.revision;
+    }
+    this.remember(stream, revision, state);
+    return { state, revision };
+  }
+
+  /** Decides one command and appends its events (retrying on a concurrent write). */
+  async execute<C, S, E extends DomainEvent>(
+    cmd: AggregateCommand<C, S, E>,
+    metadata: EventMetadata,
+  ): Promise<ExecuteResult> {
+    return this.executeAll([cmd as AggregateCommand<unknown, unknown, DomainEvent>], metadata);
+  }
+
+  /** Decides several aggregates' commands and appends all their events atomically. */
+  async executeAll(
+    cmds: readonly AggregateCommand<unknown, unknown, DomainEvent>[],
+    metadata: EventMetadata,
+    attempts = 8,
+  ): Promise<ExecuteResult> {
+    for (let attempt = 1; ; attempt++) {
+      const writes: StreamWrite[] = [];
+      const now = this.clock.now();
+      const ctx = { now, newId: () => this.ids.next() };
+      for (const cmd of cmds) {
+        const { state, revision } = await this.load(cmd.stream, cmd.decider);
+        const command = cmd.prepare ? await cmd.prepare() : cmd.command;
+        const decided = cmd.decider.decide(command, state, ctx);
+        if (decided.length === 0) continue;
+        writes.push({
+          stream: cmd.stream,
+          expectedRevision: revision === -1 ? 'no_stream' : revision,
+          events: decided.map((e): NewEvent => ({
+            id: this.ids.next(),
+            type: e.type,
+            schemaVersion: 1,
+            occurredAt: now,
+            data: e.data,
+            metadata,
+          })),
+        });
+      }
+      if (writes.length === 0) return { events: [], lastPosition: await this.events.headPosition() };
+      try {
+        const result = writes.length === 1 && writes[0]
+          ? await this.events.append(writes[0].stream, writes[0].expectedRevision, writes[0].events)
+          : await this.events.appendMulti(writes);
+        return { events: result.events, lastPosition: result.lastPosition };
+      } catch (error) {
+        if (error instanceof WrongExpectedRevisionError && attempt < attempts) {
+          this.cache.delete(error.stream);
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  private remember(stream: string, revision: number, state: unknown): void {
+    if (revision < 0) return;
+    this.cache.delete(stream);
+    this.cache.set(stream, { revision, state });
+    if (this.cache.size > this.maxCached) {
+      const oldest = this.cache.keys().next();
+      if (!oldest.done) this.cache.delete(oldest.value);
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { LogLevel } from '@nestjs/common';
+import { installMlflowWireRules, MAX_JSON_BODY_BYTES, MlflowExceptionFilter } from '@ledgerflow/http';
+
+const LEVELS: Record<string, LogLevel[]> = {
+  error: ['fatal', 'error'],
+  warn: ['fatal', 'error', 'warn'],
+  info: ['fatal', 'error', 'warn'],
+  debug: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
+};
+
+/** A Nest application on Fastify with MLflow's wire rules and error shape. */
+export async function createHttpApp(rootModule: unknown, logLevel = 'info'): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({ bodyLimit: MAX_JSON_BODY_BYTES, routerOptions: { maxParamLength: 4096 } });
+  installMlflowWireRules(adapter.getInstance());
+  const app = await NestFactory.create<NestFastifyApplication>(rootModule as never, adapter, {
+    logger: LEVELS[logLevel] ?? LEVELS['info']!,
+    bodyParser: false,
+  });
+  app.useGlobalFilters(new MlflowExceptionFilter());
+  app.enableShutdownHooks();
+  return app;
+}

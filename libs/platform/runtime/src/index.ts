@@ -1,0 +1,5 @@
+export * from './embedded-platform.js';
+export * from './health.controller.js';
+export * from './http-app.js';
+export * from './platform.module.js';
+export * from './version.js';

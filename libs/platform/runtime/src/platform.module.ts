@@ -1,0 +1,35 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { LEDGERFLOW_CONFIG, type LedgerflowConfig } from '@ledgerflow/config';
+import { AGGREGATE_STORE, EVENT_STORE, uuidHexIds } from '@ledgerflow/event-store';
+import type { EmbeddedPlatform } from './embedded-platform.js';
+import { HealthController } from './health.controller.js';
+
+export const READ_MODEL_READER = Symbol.for('ledgerflow.ReadModelReader');
+export const PROJECTION_RUNNER = Symbol.for('ledgerflow.ProjectionRunner');
+export const RANDOM = Symbol.for('ledgerflow.Random');
+export const RUN_IDS = Symbol.for('ledgerflow.RunIds');
+export const EVENT_IDS = Symbol.for('ledgerflow.EventIds');
+
+/** Provides the platform ports to every feature module, plus /health and /version. */
+@Global()
+@Module({})
+export class PlatformModule {
+  static forRoot(platform: EmbeddedPlatform, config: LedgerflowConfig): DynamicModule {
+    return {
+      module: PlatformModule,
+      controllers: [HealthController],
+      providers: [
+        { provide: LEDGERFLOW_CONFIG, useValue: config },
+        { provide: EVENT_STORE, useValue: platform.eventStore },
+        { provide: AGGREGATE_STORE, useValue: platform.aggregates },
+        { provide: PROJECTION_RUNNER, useValue: platform.projections },
+        { provide: READ_MODEL_READER, useValue: platform.readModels.reader },
+        { provide: RANDOM, useValue: Math.random },
+        { provide: RUN_IDS, useValue: uuidHexIds },
+        { provide: EVENT_IDS, useValue: { next: () => randomUUID() } },
+      ],
+      exports: [LEDGERFLOW_CONFIG, EVENT_STORE, AGGREGATE_STORE, PROJECTION_RUNNER, READ_MODEL_READER, RANDOM, RUN_IDS, EVENT_IDS],
+    };
+  }
+}

@@ -1,0 +1,5 @@
+export * from './tracking.commands.js';
+export * from './tracking.json.js';
+export * from './tracking.module.js';
+export * from './tracking.projection.js';
+export * from './tracking.queries.js';

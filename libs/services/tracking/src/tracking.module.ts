@@ -1,0 +1,28 @@
+import { Inject, Module, type OnApplicationBootstrap } from '@nestjs/common';
+import { LEDGERFLOW_CONFIG, type LedgerflowConfig } from '@ledgerflow/config';
+import { ExperimentsController } from './experiments.controller.js';
+import { RunsController } from './runs.controller.js';
+import { TrackingCommands } from './tracking.commands.js';
+import { TrackingQueries } from './tracking.queries.js';
+
+/** MLflow tracking: experiments and runs over REST. */
+@Module({
+  controllers: [ExperimentsController, RunsController],
+  providers: [TrackingCommands, TrackingQueries],
+  exports: [TrackingCommands, TrackingQueries],
+})
+export class TrackingModule implements OnApplicationBootstrap {
+  constructor(
+    @Inject(TrackingCommands) private readonly commands: TrackingCommands,
+    @Inject(LEDGERFLOW_CONFIG) private readonly config: LedgerflowConfig,
+  ) {}
+
+  /** The Default experiment "0" exists from the start, as in MLflow. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.commands.ensureDefaultExperiment(this.config.defaultArtifactRoot, {
+      actor: 'system',
+      correlationId: 'bootstrap',
+      causationId: null,
+    });
+  }
+}
