@@ -66,12 +66,14 @@ export class MlflowError extends Error {
   constructor(
     readonly code: MlflowErrorCode,
     message: string,
+    /** Overrides the table's status: MLflow answers some caller mistakes with 5xx codes, which its client retries for minutes. */
+    private readonly status?: number,
   ) {
     super(message);
   }
 
   get httpStatus(): number {
-    return HTTP_STATUS_OF[this.code];
+    return this.status ?? HTTP_STATUS_OF[this.code];
   }
 
   /** MLflow's JSON error body. */

@@ -49,7 +49,7 @@ function isFastifyClientError(e: unknown): e is { statusCode: number; message: s
     typeof e === 'object' &&
     e !== null &&
     'statusCode' in e &&
-    typeof (e as { statusCode: unknown }).statusCode === 'number' &&
+    typeof (e).statusCode === 'number' &&
     (e as { statusCode: number }).statusCode >= 400 &&
     (e as { statusCode: number }).statusCode < 500
   );

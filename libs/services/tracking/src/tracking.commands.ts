@@ -58,7 +58,7 @@ export class TrackingCommands {
   }
 
   private experimentCommand(experimentId: string, command: ExperimentCommand): AnyCommand {
-    return { stream: experimentStream(experimentId), decider: experimentDecider, command } as AnyCommand;
+    return { stream: experimentStream(experimentId), decider: experimentDecider, command };
   }
 
   private async nextExperimentId(): Promise<string> {
@@ -111,7 +111,7 @@ export class TrackingCommands {
             stream: experimentNameStream(name),
             decider: experimentNameDecider,
             command: { type: 'ClaimExperimentName', name, experimentId: id },
-          } as AnyCommand,
+          },
           this.experimentCommand(id, { type: 'CreateExperiment', experimentId: id, name, artifactLocation, tags }),
         ],
         metadata,
@@ -136,12 +136,12 @@ export class TrackingCommands {
             stream: experimentNameStream(newName),
             decider: experimentNameDecider,
             command: { type: 'ClaimExperimentName', name: newName, experimentId },
-          } as AnyCommand,
+          },
           {
             stream: experimentNameStream(oldName),
             decider: experimentNameDecider,
             command: { type: 'ReleaseExperimentName', name: oldName, experimentId },
-          } as AnyCommand,
+          },
         ],
         metadata,
       ),

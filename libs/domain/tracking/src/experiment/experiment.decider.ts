@@ -74,7 +74,8 @@ export const experimentDecider: Decider<ExperimentCommand, ExperimentState, Expe
       case 'RenameExperiment':
         requireExists(state, command.experimentId);
         if (state.lifecycleStage !== 'active') {
-          throw new MlflowError('INVALID_STATE', 'Cannot rename a non-active experiment.');
+          // MLflow's code, but 400: a 5xx would make the client retry a hopeless request for minutes
+          throw new MlflowError('INVALID_STATE', 'Cannot rename a non-active experiment.', 400);
         }
         if (command.newName === state.name) return [];
         return [

@@ -77,7 +77,7 @@ export function evolveExperimentDoc(doc: ExperimentDoc | undefined, event: Exper
 
 function withoutDeletedTime(doc: RunDoc): RunDoc {
   const { deleted_time: _dropped, ...rest } = doc;
-  return rest as RunDoc;
+  return rest;
 }
 
 /** Folds a run event into its read-model document. */

@@ -18,7 +18,7 @@ export function decodePageToken(token: string | undefined | null): number {
   if (typeof parsed !== 'object' || parsed === null || !('offset' in parsed)) {
     throw invalidParameter(`Invalid page token, parsed value=${JSON.stringify(parsed)}`);
   }
-  const offset = (parsed as { offset: unknown }).offset;
+  const offset = (parsed).offset;
   if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
     throw invalidParameter(`Invalid page token, not stringable ${JSON.stringify(offset)}`);
   }
