@@ -7,7 +7,8 @@ import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import { PROJECTION_RUNNER } from '@ledgerflow/runtime';
 import { SqliteReadModelStore, type ProjectionRunner } from '@ledgerflow/projections';
 import { trackingProjection } from '@ledgerflow/service-tracking';
-import { startEmbeddedServer, type RunningServer } from './commands/server.js';
+import type { RunningServer } from '@ledgerflow/runtime';
+import { startEmbeddedServer } from './commands/server.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 

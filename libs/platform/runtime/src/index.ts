@@ -3,3 +3,4 @@ export * from './health.controller.js';
 export * from './http-app.js';
 export * from './platform.module.js';
 export * from './version.js';
+export * from './start-service.js';

@@ -1,0 +1,5 @@
+import { runServiceMain } from '@ledgerflow/runtime';
+import { RegistryModule } from '@ledgerflow/service-registry';
+
+// One service in its own process, configured by env (LEDGERFLOW_PORT, LEDGERFLOW_DATA_DIR, ...).
+await runServiceMain('registry-governance', { modules: [RegistryModule], projections: [] });
