@@ -167,15 +167,19 @@ def ledgerflow_server(request: pytest.FixtureRequest):
     failed_before = request.session.testsfailed
     proc = None
     try:
-        proc, url = _start_server(tmp, log)
+        try:
+            proc, url = _start_server(tmp, log)
+        except RuntimeError as e:
+            # Every test needs the server: one clear message instead of an error per test.
+            pytest.exit(f"ledgerflow server did not start (files kept in {tmp}): {e}", returncode=1)
         yield url
     finally:
         if proc is not None:
             _stop(proc)
-        if request.session.testsfailed > failed_before or proc is None:
-            print(f"\n--- ledgerflow server log ({log}), last lines ---\n{_tail(log)}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if request.session.testsfailed > failed_before:
+                print(f"\n--- ledgerflow server log ({log}), last lines ---\n{_tail(log)}")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
