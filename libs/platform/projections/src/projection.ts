@@ -2,6 +2,7 @@ import type { RecordedEvent } from '@ledgerflow/contracts';
 
 /** A named set of documents keyed by id, with top-level fields that can be looked up. */
 export interface CollectionSpec {
+  /** Unique within a store: readers address a collection by this name alone. */
   readonly name: string;
   /** Top-level document fields that findIds/find may query. */
   readonly indexes?: readonly string[];
@@ -14,7 +15,11 @@ export type Doc = Record<string, unknown>;
 export interface ReadModelReader {
   get<T extends Doc = Doc>(collection: string, id: string): Promise<T | undefined>;
   /** Documents whose indexed `field` equals `value`, ordered by id. */
-  find<T extends Doc = Doc>(collection: string, field: string, value: string | number | boolean): Promise<T[]>;
+  find<T extends Doc = Doc>(
+    collection: string,
+    field: string,
+    value: string | number | boolean,
+  ): Promise<T[]>;
   /** Every document of the collection, ordered by id. */
   scan<T extends Doc = Doc>(collection: string): Promise<T[]>;
   count(collection: string): Promise<number>;
@@ -53,6 +58,8 @@ export interface ReadModelStore {
    * Applies events in order within one transaction and stores the checkpoint (the last event's
    * position) in the same transaction. Events at or below the stored checkpoint are skipped, so
    * redelivery has no effect. Either all of it commits, or none of it.
+   * Resolves to the number of events applied (skipped ones not counted); an event that `apply`
+   * rejects fails the whole batch with a ProjectionApplyError.
    */
   applyBatch(projection: Projection, events: readonly RecordedEvent[]): Promise<number>;
   /** Deletes the projection's documents and checkpoint. */

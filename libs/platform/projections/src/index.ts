@@ -1,0 +1,31 @@
+export * from './projection.js';
+export { canonicalJson, compareCodePoints, ContentHasher } from './canonical-json.js';
+export {
+  composeProjections,
+  documentFold,
+  documentProjection,
+  type DocumentFold,
+  type DocumentProjectionSpec,
+  type ProjectionPart,
+} from './document-projection.js';
+export { InMemoryReadModelStore } from './in-memory-read-model-store.js';
+export {
+  ProjectionFailedError,
+  ProjectionRunner,
+  ProjectionWaitTimeoutError,
+  type ProjectionFailure,
+  type ProjectionRunnerOptions,
+  type ProjectionState,
+  type ProjectionStatus,
+  type RebuildResult,
+} from './projection-runner.js';
+export {
+  ProjectionApplyError,
+  ProjectionVersionMismatchError,
+  describeError,
+} from './read-model-errors.js';
+export {
+  readModelTableName,
+  SqliteReadModelStore,
+  type SqliteReadModelStoreOptions,
+} from './sqlite-read-model-store.js';

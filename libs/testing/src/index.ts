@@ -1,0 +1,2 @@
+export * from './read-model-store-contract.js';
+export * from './decider-spec.js';
