@@ -1,2 +1,3 @@
 export * from './read-model-store-contract.js';
 export * from './decider-spec.js';
+export * from './event-store-contract.js';

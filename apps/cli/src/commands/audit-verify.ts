@@ -27,14 +27,20 @@ export async function auditVerify(options: AuditVerifyOptions): Promise<number> 
   try {
     result = await verifyEventLogFile(path);
   } catch (error: unknown) {
-    process.stderr.write(`audit verify: cannot read ${path}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `audit verify: cannot read ${path}: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     return 2;
   }
   if (result.ok) {
-    process.stdout.write(`audit verify: OK, ${result.count} events, head ${result.headPosition} ${result.headHash}\n`);
+    process.stdout.write(
+      `audit verify: OK, ${result.count} events, head ${result.headPosition} ${result.headHash}\n`,
+    );
     return 0;
   }
   const event = result.eventId ?? 'missing';
-  process.stderr.write(`audit verify: FAILED at position ${result.position} (event ${event}): ${result.reason}\n`);
+  process.stderr.write(
+    `audit verify: FAILED at position ${result.position} (event ${event}): ${result.reason}\n`,
+  );
   return 1;
 }

@@ -47,13 +47,21 @@ export interface Subscription {
 
 /** The append-only event log port. Every adapter passes the shared contract suite in libs/testing. */
 export interface EventStore {
-  /** Appends events to one stream if its revision matches; all or nothing. */
+  /**
+   * Appends events to one stream if its revision matches; all or nothing. Rejects with
+   * WrongExpectedRevisionError on a conflict, DuplicateEventIdError for a known event id, and
+   * RangeError for an empty `events` list (nothing to append is a caller bug, not a no-op).
+   */
   append(
     stream: string,
     expectedRevision: ExpectedRevision,
     events: readonly NewEvent[],
   ): Promise<AppendResult>;
-  /** Appends to several streams atomically: every expectation holds and all events are stored, or nothing is. */
+  /**
+   * Appends to several streams atomically: every expectation holds and all events are stored, or
+   * nothing is. A write with no events only asserts its stream's revision; at least one write must
+   * carry events, and a stream may appear only once.
+   */
   appendMulti(writes: readonly StreamWrite[]): Promise<AppendResult>;
   /** A stream's events from a revision on, in revision order; empty when the stream does not exist. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
