@@ -1,7 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { auditVerify } from './commands/audit-verify.js';
-import { rebuildReadModels } from './commands/rebuild.js';
-import { runServer } from './commands/server.js';
+// Commands are loaded when they run, so `audit verify` does not pay for the server stack.
 
 function port(value: string): number {
   const n = Number(value);
@@ -20,6 +18,7 @@ program
   .option('--port <port>', 'HTTP port (env LEDGERFLOW_PORT or PORT)', port)
   .option('--data-dir <dir>', 'where the event log and read models live (env LEDGERFLOW_DATA_DIR)')
   .action(async (opts: { host?: string; port?: number; dataDir?: string }) => {
+    const { runServer } = await import('./commands/server.js');
     await runServer(opts);
   });
 
@@ -29,6 +28,7 @@ program
   .argument('[read-model]', 'one read model to rebuild; all of them when omitted')
   .option('--data-dir <dir>', 'data directory (env LEDGERFLOW_DATA_DIR)')
   .action(async (readModel: string | undefined, opts: { dataDir?: string }) => {
+    const { rebuildReadModels } = await import('./commands/rebuild.js');
     process.exitCode = await rebuildReadModels({ readModel, dataDir: opts.dataDir });
   });
 
@@ -39,6 +39,7 @@ audit
   .option('--data-dir <dir>', 'data directory (env LEDGERFLOW_DATA_DIR)')
   .option('--file <file>', 'verify an exported JSON Lines file instead, offline')
   .action(async (opts: { dataDir?: string; file?: string }) => {
+    const { auditVerify } = await import('./commands/audit-verify.js');
     process.exitCode = await auditVerify({
       dataDir: opts.dataDir ?? process.env['LEDGERFLOW_DATA_DIR'] ?? './ledgerflow-data',
       ...(opts.file === undefined ? {} : { file: opts.file }),

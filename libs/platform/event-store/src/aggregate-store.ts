@@ -53,7 +53,10 @@ export class AggregateStore {
   ) {}
 
   /** Current state and revision of one aggregate (-1 when its stream does not exist). */
-  async load<C, S, E extends DomainEvent>(stream: string, decider: Decider<C, S, E>): Promise<{ state: S; revision: number }> {
+  async load<C, S, E extends DomainEvent>(
+    stream: string,
+    decider: Decider<C, S, E>,
+  ): Promise<{ state: S; revision: number }> {
     const cached = this.cache.get(stream);
     let state = cached ? (cached.state as S) : decider.initialState();
     let revision = cached ? cached.revision : -1;
@@ -71,7 +74,7 @@ export class AggregateStore {
     cmd: AggregateCommand<C, S, E>,
     metadata: EventMetadata,
   ): Promise<ExecuteResult> {
-    return this.executeAll([cmd as AggregateCommand<unknown, unknown, DomainEvent>], metadata);
+    return this.executeAll([cmd], metadata);
   }
 
   /** Decides several aggregates' commands and appends all their events atomically. */
@@ -102,11 +105,17 @@ export class AggregateStore {
           })),
         });
       }
-      if (writes.length === 0) return { events: [], lastPosition: await this.events.headPosition() };
+      if (writes.length === 0)
+        return { events: [], lastPosition: await this.events.headPosition() };
       try {
-        const result = writes.length === 1 && writes[0]
-          ? await this.events.append(writes[0].stream, writes[0].expectedRevision, writes[0].events)
-          : await this.events.appendMulti(writes);
+        const result =
+          writes.length === 1 && writes[0]
+            ? await this.events.append(
+                writes[0].stream,
+                writes[0].expectedRevision,
+                writes[0].events,
+              )
+            : await this.events.appendMulti(writes);
         return { events: result.events, lastPosition: result.lastPosition };
       } catch (error) {
         if (error instanceof WrongExpectedRevisionError && attempt < attempts) {
