@@ -8,5 +8,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 venv="$(bash tools/python-env.sh)"
 export PYTHONDONTWRITEBYTECODE=1
-# CI logs are read as plain text: no colour codes around the closing "N passed" line.
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider ${CI:+--color=no} tests/python "$@"
+args=(-p no:cacheprovider)
+if [[ -n "${CI:-}" ]]; then
+  # CI logs are plain text: one line per test, no colour codes around the closing "N passed" line.
+  args+=(-v --color=no)
+else
+  args+=(-q)
+fi
+exec "$venv/bin/python" -m pytest "${args[@]}" tests/python "$@"
