@@ -6,7 +6,14 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist', '**/node_modules', '**/.nx', '**/coverage', 'libs/contracts/src/generated/**', 'bench/results/**'],
+    ignores: [
+      '**/dist',
+      '**/node_modules',
+      '**/.nx',
+      '**/coverage',
+      'libs/contracts/src/generated/**',
+      'bench/results/**',
+    ],
   },
   js.configs.recommended,
   {
@@ -25,20 +32,62 @@ export default tseslint.config(
           banTransitiveDependencies: false,
           depConstraints: [
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
-            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:contracts', 'type:testing'] },
-            { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:platform', 'type:contracts', 'type:testing'] },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:platform', 'type:contracts', 'type:domain'] },
-            { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:domain', 'type:platform', 'type:contracts', 'type:testing', 'type:service'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:service', 'type:domain', 'type:platform', 'type:contracts', 'type:testing'] },
-            { sourceTag: 'scope:tracking', onlyDependOnLibsWithTags: ['scope:tracking', 'scope:shared'] },
-            { sourceTag: 'scope:artifacts', onlyDependOnLibsWithTags: ['scope:artifacts', 'scope:shared'] },
-            { sourceTag: 'scope:registry', onlyDependOnLibsWithTags: ['scope:registry', 'scope:shared'] },
-            { sourceTag: 'scope:deployment', onlyDependOnLibsWithTags: ['scope:deployment', 'scope:shared'] },
+            {
+              sourceTag: 'type:domain',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:contracts', 'type:testing'],
+            },
+            {
+              sourceTag: 'type:platform',
+              onlyDependOnLibsWithTags: ['type:platform', 'type:contracts', 'type:testing'],
+            },
+            {
+              sourceTag: 'type:testing',
+              onlyDependOnLibsWithTags: ['type:platform', 'type:contracts', 'type:domain'],
+            },
+            {
+              sourceTag: 'type:service',
+              onlyDependOnLibsWithTags: [
+                'type:domain',
+                'type:platform',
+                'type:contracts',
+                'type:testing',
+                'type:service',
+              ],
+            },
+            {
+              sourceTag: 'type:app',
+              onlyDependOnLibsWithTags: [
+                'type:service',
+                'type:domain',
+                'type:platform',
+                'type:contracts',
+                'type:testing',
+              ],
+            },
+            {
+              sourceTag: 'scope:tracking',
+              onlyDependOnLibsWithTags: ['scope:tracking', 'scope:shared'],
+            },
+            {
+              sourceTag: 'scope:artifacts',
+              onlyDependOnLibsWithTags: ['scope:artifacts', 'scope:shared'],
+            },
+            {
+              sourceTag: 'scope:registry',
+              onlyDependOnLibsWithTags: ['scope:registry', 'scope:shared'],
+            },
+            {
+              sourceTag: 'scope:deployment',
+              onlyDependOnLibsWithTags: ['scope:deployment', 'scope:shared'],
+            },
           ],
         },
       ],
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/no-extraneous-class': 'off',
       '@typescript-eslint/require-await': 'off',
     },
@@ -60,7 +109,16 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', require: 'readonly', module: 'writable', __dirname: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', URL: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        require: 'readonly',
+        module: 'writable',
+        __dirname: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        URL: 'readonly',
+      },
     },
   },
   prettier,

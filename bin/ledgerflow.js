@@ -7,7 +7,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const main = join(root, 'dist/apps/cli/src/main.js');
 if (!existsSync(main)) {
-  console.error('ledgerflow: dist/ is missing; run `npm run build` first (npm start does it for you).');
+  console.error(
+    'ledgerflow: dist/ is missing; run `npm run build` first (npm start does it for you).',
+  );
   process.exit(2);
 }
 await import(pathToFileURL(main).href);

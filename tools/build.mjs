@@ -30,20 +30,27 @@ async function* walk(dir) {
     if (e.isDirectory()) {
       if (e.name === 'node_modules' || e.name === 'results' || e.name.startsWith('.')) continue;
       yield* walk(p);
-    } else if (e.name.endsWith('.ts') && !e.name.endsWith('.spec.ts') && !e.name.endsWith('.d.ts')) {
+    } else if (
+      e.name.endsWith('.ts') &&
+      !e.name.endsWith('.spec.ts') &&
+      !e.name.endsWith('.d.ts')
+    ) {
       yield p;
     }
   }
 }
 
 function rewriteAliases(code, outFile) {
-  return code.replace(/(from\s+|import\s*\(\s*|import\s+)(['"])(@ledgerflow\/[\w-]+)\2/g, (m, pre, q, spec) => {
-    const target = aliases.get(spec);
-    if (!target) throw new Error(`${outFile}: unknown workspace import ${spec}`);
-    let rel = path.relative(path.dirname(outFile), target).split(path.sep).join('/');
-    if (!rel.startsWith('.')) rel = `./${rel}`;
-    return `${pre}${q}${rel}${q}`;
-  });
+  return code.replace(
+    /(from\s+|import\s*\(\s*|import\s+)(['"])(@ledgerflow\/[\w-]+)\2/g,
+    (m, pre, q, spec) => {
+      const target = aliases.get(spec);
+      if (!target) throw new Error(`${outFile}: unknown workspace import ${spec}`);
+      let rel = path.relative(path.dirname(outFile), target).split(path.sep).join('/');
+      if (!rel.startsWith('.')) rel = `./${rel}`;
+      return `${pre}${q}${rel}${q}`;
+    },
+  );
 }
 
 const started = Date.now();
@@ -63,7 +70,10 @@ for (const top of ['apps', 'libs', 'bench']) {
           sourceFileName: path.relative(path.dirname(outFile), file),
         });
         await mkdir(path.dirname(outFile), { recursive: true });
-        await writeFile(outFile, `${rewriteAliases(code, outFile)}\n//# sourceMappingURL=${path.basename(outFile)}.map\n`);
+        await writeFile(
+          outFile,
+          `${rewriteAliases(code, outFile)}\n//# sourceMappingURL=${path.basename(outFile)}.map\n`,
+        );
         if (map) await writeFile(`${outFile}.map`, map);
       })(),
     );

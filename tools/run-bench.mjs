@@ -7,13 +7,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-execFileSync(process.execPath, [path.join(root, 'tools/build.mjs'), '--quiet'], { stdio: 'inherit' });
+execFileSync(process.execPath, [path.join(root, 'tools/build.mjs'), '--quiet'], {
+  stdio: 'inherit',
+});
 const wanted = process.argv.slice(2);
 const all = readdirSync(path.join(root, 'bench'))
   .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
   .map((f) => f.replace(/\.ts$/, ''));
 for (const name of wanted.length > 0 ? wanted : all) {
-  if (!all.includes(name)) throw new Error(`no benchmark bench/${name}.ts; have: ${all.join(', ')}`);
+  if (!all.includes(name))
+    throw new Error(`no benchmark bench/${name}.ts; have: ${all.join(', ')}`);
   console.error(`== bench ${name}`);
-  execFileSync(process.execPath, [path.join(root, 'dist/bench', `${name}.js`)], { stdio: 'inherit', cwd: root });
+  execFileSync(process.execPath, [path.join(root, 'dist/bench', `${name}.js`)], {
+    stdio: 'inherit',
+    cwd: root,
+  });
 }

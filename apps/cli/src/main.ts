@@ -3,17 +3,20 @@ import { Command, InvalidArgumentError } from 'commander';
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number 0-65535');
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('must be a port number 0-65535');
   return n;
 }
 
 const program = new Command('ledgerflow')
-  .description('Ledgerflow: an event-sourced ML lifecycle platform that speaks MLflow\'s REST API')
+  .description("Ledgerflow: an event-sourced ML lifecycle platform that speaks MLflow's REST API")
   .showHelpAfterError();
 
 program
   .command('server')
-  .description('run every service in one process (embedded mode: SQLite event log, local artifacts)')
+  .description(
+    'run every service in one process (embedded mode: SQLite event log, local artifacts)',
+  )
   .option('--host <host>', 'address to bind (env LEDGERFLOW_HOST)')
   .option('--port <port>', 'HTTP port (env LEDGERFLOW_PORT or PORT)', port)
   .option('--data-dir <dir>', 'where the event log and read models live (env LEDGERFLOW_DATA_DIR)')

@@ -2,4 +2,7 @@ import { runServiceMain } from '@ledgerflow/runtime';
 import { TrackingModule, trackingProjection } from '@ledgerflow/service-tracking';
 
 // One service in its own process, configured by env (LEDGERFLOW_PORT, LEDGERFLOW_DATA_DIR, ...).
-await runServiceMain('tracking-ingest', { modules: [TrackingModule], projections: [trackingProjection] });
+await runServiceMain('tracking-ingest', {
+  modules: [TrackingModule],
+  projections: [trackingProjection],
+});

@@ -1,4 +1,10 @@
-import type { Decider, DecideContext, DomainEvent, EventPlace, MlflowErrorCode } from '@ledgerflow/contracts';
+import type {
+  Decider,
+  DecideContext,
+  DomainEvent,
+  EventPlace,
+  MlflowErrorCode,
+} from '@ledgerflow/contracts';
 import { MlflowError } from '@ledgerflow/contracts';
 
 /** A clock that only moves when told to. */
@@ -33,12 +39,19 @@ interface Then<E> {
  * given/when/then for deciders: `given` events (placed at positions 1, 2, …) are folded into
  * the state, `when` decides a command, `then` checks the events or the refusal.
  */
-export function deciderSpec<C, S, E extends DomainEvent>(decider: Decider<C, S, E>, clock = new FakeClock()) {
+export function deciderSpec<C, S, E extends DomainEvent>(
+  decider: Decider<C, S, E>,
+  clock = new FakeClock(),
+) {
   return {
     given(events: readonly E[], places?: readonly EventPlace[]) {
       let state = decider.initialState();
       events.forEach((e, i) => {
-        state = decider.evolve(state, e, places?.[i] ?? { position: i + 1, occurredAt: clock.now() });
+        state = decider.evolve(
+          state,
+          e,
+          places?.[i] ?? { position: i + 1, occurredAt: clock.now() },
+        );
       });
       return {
         when(command: C): Then<E> {

@@ -3,11 +3,16 @@ import { openEmbeddedPlatform } from '@ledgerflow/runtime';
 import { ALL_PROJECTIONS } from '../projections.js';
 
 /** `ledgerflow rebuild [read-model]`: drops read models and replays them from the log. */
-export async function rebuildReadModels(opts: { readModel: string | undefined; dataDir: string | undefined }): Promise<number> {
+export async function rebuildReadModels(opts: {
+  readModel: string | undefined;
+  dataDir: string | undefined;
+}): Promise<number> {
   const config = loadConfig(process.env, { dataDir: opts.dataDir });
   const names = ALL_PROJECTIONS.map((p) => p.name);
   if (opts.readModel !== undefined && !names.includes(opts.readModel)) {
-    console.error(`ledgerflow rebuild: unknown read model '${opts.readModel}'; known: ${names.join(', ')}`);
+    console.error(
+      `ledgerflow rebuild: unknown read model '${opts.readModel}'; known: ${names.join(', ')}`,
+    );
     return 2;
   }
   const platform = openEmbeddedPlatform(config, ALL_PROJECTIONS);

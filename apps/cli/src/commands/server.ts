@@ -8,6 +8,10 @@ export function startEmbeddedServer(config: LedgerflowConfig): Promise<RunningSe
 }
 
 /** `ledgerflow server`. */
-export async function runServer(opts: { host?: string; port?: number; dataDir?: string }): Promise<void> {
+export async function runServer(opts: {
+  host?: string;
+  port?: number;
+  dataDir?: string;
+}): Promise<void> {
   await runServiceMain('embedded', EMBEDDED, opts);
 }

@@ -24,8 +24,10 @@ export interface NewEvent<TType extends string = string, TData = unknown> {
 }
 
 /** An event as stored: its stream, place in the stream and in the log, and its hash-chain link. */
-export interface RecordedEvent<TType extends string = string, TData = unknown>
-  extends NewEvent<TType, TData> {
+export interface RecordedEvent<TType extends string = string, TData = unknown> extends NewEvent<
+  TType,
+  TData
+> {
   readonly stream: string;
   /** 0-based position within its stream. */
   readonly revision: number;

@@ -1,4 +1,9 @@
-import { computeEventHash, GENESIS_HASH, verifyChain, type HashedEventFields } from './hash-chain.js';
+import {
+  computeEventHash,
+  GENESIS_HASH,
+  verifyChain,
+  type HashedEventFields,
+} from './hash-chain.js';
 
 function chain(n: number): { fields: HashedEventFields; hash: string }[] {
   const out: { fields: HashedEventFields; hash: string }[] = [];

@@ -47,7 +47,10 @@ export function computeEventHash(f: HashedEventFields): string {
 }
 
 /** Hash fields of a recorded event whose data is re-serialised with JSON.stringify. */
-export function hashFieldsOf(event: RecordedEvent, dataJson = JSON.stringify(event.data)): HashedEventFields {
+export function hashFieldsOf(
+  event: RecordedEvent,
+  dataJson = JSON.stringify(event.data),
+): HashedEventFields {
   return {
     id: event.id,
     stream: event.stream,
@@ -74,7 +77,12 @@ export interface ChainBreak {
 }
 
 export type ChainVerification =
-  | { readonly ok: true; readonly count: number; readonly headPosition: number; readonly headHash: string }
+  | {
+      readonly ok: true;
+      readonly count: number;
+      readonly headPosition: number;
+      readonly headHash: string;
+    }
   | ({ readonly ok: false; readonly count: number } & ChainBreak);
 
 /**

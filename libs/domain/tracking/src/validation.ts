@@ -32,7 +32,11 @@ export function invalidValueMessage(path: string, value: unknown, detail?: strin
 /** posixpath.normpath, which MLflow uses to reject keys that would alias other keys as files. */
 export function posixNormpath(path: string): string {
   if (path === '') return '.';
-  const leading = path.startsWith('/') ? (path.startsWith('//') && !path.startsWith('///') ? 2 : 1) : 0;
+  const leading = path.startsWith('/')
+    ? path.startsWith('//') && !path.startsWith('///')
+      ? 2
+      : 1
+    : 0;
   const out: string[] = [];
   for (const part of path.split('/')) {
     if (part === '' || part === '.') continue;
@@ -68,15 +72,23 @@ export function validateKey(key: unknown, path: string, entity: string): string 
     );
   }
   if (!KEY_CHARS.test(key)) throw invalidParameter(invalidValueMessage(path, key, BAD_CHARACTER));
-  if (pathNotUnique(key)) throw invalidParameter(invalidValueMessage(path, key, badPathMessage(key)));
+  if (pathNotUnique(key))
+    throw invalidParameter(invalidValueMessage(path, key, badPathMessage(key)));
   if (key.length > MAX_ENTITY_KEY_LENGTH) {
-    throw invalidParameter(`'${entity}' exceeds the maximum length of ${MAX_ENTITY_KEY_LENGTH} characters`);
+    throw invalidParameter(
+      `'${entity}' exceeds the maximum length of ${MAX_ENTITY_KEY_LENGTH} characters`,
+    );
   }
   return key;
 }
 
 /** Enforces a length limit; truncates instead when `truncate` (MLflow's MLFLOW_TRUNCATE_LONG_VALUES). */
-export function limitLength(entity: string, limit: number, value: string, truncate: boolean): string {
+export function limitLength(
+  entity: string,
+  limit: number,
+  value: string,
+  truncate: boolean,
+): string {
   if (value.length <= limit) return value;
   if (truncate) return value.slice(0, limit);
   throw invalidParameter(`'${entity}' exceeds the maximum length of ${limit} characters`);
@@ -100,7 +112,9 @@ export function validateExperimentName(name: unknown): string {
     throw invalidParameter(`Invalid experiment name: ${JSON.stringify(name)}. Expects a string.`);
   }
   if (name.length > MAX_EXPERIMENT_NAME_LENGTH) {
-    throw invalidParameter(`'name' exceeds the maximum length of ${MAX_EXPERIMENT_NAME_LENGTH} characters`);
+    throw invalidParameter(
+      `'name' exceeds the maximum length of ${MAX_EXPERIMENT_NAME_LENGTH} characters`,
+    );
   }
   return name;
 }
@@ -137,7 +151,8 @@ export function validateArtifactLocation(location: string): string {
   }
   const schemeEnd = decoded.indexOf('://');
   const afterScheme = schemeEnd >= 0 ? decoded.slice(schemeEnd + 3) : decoded;
-  if (afterScheme.includes(';')) throw invalidParameter(`'artifact_location' URL can't include params.`);
+  if (afterScheme.includes(';'))
+    throw invalidParameter(`'artifact_location' URL can't include params.`);
   const q = decoded.indexOf('?');
   if (q >= 0 && decoded.slice(q).includes('..')) {
     throw invalidParameter(`'artifact_location' URL can't include '..' in the query string.`);

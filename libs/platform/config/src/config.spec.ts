@@ -1,9 +1,14 @@
 import { ConfigError, loadConfig } from './config.js';
 
 describe('loadConfig', () => {
-  it('defaults to MLflow\'s address and ./ledgerflow-data', () => {
+  it("defaults to MLflow's address and ./ledgerflow-data", () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ host: '127.0.0.1', port: 5000, sqliteSynchronous: 'full', truncateLongValues: true });
+    expect(c).toMatchObject({
+      host: '127.0.0.1',
+      port: 5000,
+      sqliteSynchronous: 'full',
+      truncateLongValues: true,
+    });
     expect(c.dataDir.endsWith('ledgerflow-data')).toBe(true);
   });
 
@@ -14,8 +19,14 @@ describe('loadConfig', () => {
   });
 
   it('names the variable that is wrong', () => {
-    expect(() => loadConfig({ LEDGERFLOW_PORT: 'abc' })).toThrow(new ConfigError("LEDGERFLOW_PORT must be a port number 0-65535, got 'abc'"));
-    expect(() => loadConfig({ LEDGERFLOW_SQLITE_SYNCHRONOUS: 'off' })).toThrow(/LEDGERFLOW_SQLITE_SYNCHRONOUS/);
-    expect(() => loadConfig({ LEDGERFLOW_TRUNCATE_LONG_VALUES: 'maybe' })).toThrow(/LEDGERFLOW_TRUNCATE_LONG_VALUES/);
+    expect(() => loadConfig({ LEDGERFLOW_PORT: 'abc' })).toThrow(
+      new ConfigError("LEDGERFLOW_PORT must be a port number 0-65535, got 'abc'"),
+    );
+    expect(() => loadConfig({ LEDGERFLOW_SQLITE_SYNCHRONOUS: 'off' })).toThrow(
+      /LEDGERFLOW_SQLITE_SYNCHRONOUS/,
+    );
+    expect(() => loadConfig({ LEDGERFLOW_TRUNCATE_LONG_VALUES: 'maybe' })).toThrow(
+      /LEDGERFLOW_TRUNCATE_LONG_VALUES/,
+    );
   });
 });

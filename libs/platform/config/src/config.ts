@@ -23,7 +23,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 function parsePort(name: string, raw: string): number {
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n > 65535) throw new ConfigError(`${name} must be a port number 0-65535, got '${raw}'`);
+  if (!/^\d+$/.test(raw) || n > 65535)
+    throw new ConfigError(`${name} must be a port number 0-65535, got '${raw}'`);
   return n;
 }
 
@@ -35,14 +36,19 @@ function parseBool(name: string, raw: string): boolean {
 
 function oneOf<T extends string>(name: string, raw: string, allowed: readonly T[]): T {
   const v = raw.toLowerCase() as T;
-  if (!allowed.includes(v)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got '${raw}'`);
+  if (!allowed.includes(v))
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got '${raw}'`);
   return v;
 }
 
 /** Reads configuration from CLI overrides, then env (LEDGERFLOW_*, and PORT), then defaults. */
 export function loadConfig(
   env: Env = process.env,
-  overrides: { host?: string | undefined; port?: number | undefined; dataDir?: string | undefined } = {},
+  overrides: {
+    host?: string | undefined;
+    port?: number | undefined;
+    dataDir?: string | undefined;
+  } = {},
 ): LedgerflowConfig {
   const portEnv = env['LEDGERFLOW_PORT'] ?? env['PORT'];
   const portName = env['LEDGERFLOW_PORT'] !== undefined ? 'LEDGERFLOW_PORT' : 'PORT';
@@ -52,18 +58,31 @@ export function loadConfig(
     host,
     port: overrides.port ?? (portEnv === undefined ? 5000 : parsePort(portName, portEnv)),
     dataDir: path.resolve(overrides.dataDir ?? env['LEDGERFLOW_DATA_DIR'] ?? './ledgerflow-data'),
-    sqliteSynchronous: oneOf('LEDGERFLOW_SQLITE_SYNCHRONOUS', env['LEDGERFLOW_SQLITE_SYNCHRONOUS'] ?? 'full', [
-      'full',
-      'normal',
-    ] as const),
+    sqliteSynchronous: oneOf(
+      'LEDGERFLOW_SQLITE_SYNCHRONOUS',
+      env['LEDGERFLOW_SQLITE_SYNCHRONOUS'] ?? 'full',
+      ['full', 'normal'] as const,
+    ),
     defaultArtifactRoot: env['LEDGERFLOW_DEFAULT_ARTIFACT_ROOT'] ?? 'mlflow-artifacts:',
-    truncateLongValues: parseBool('LEDGERFLOW_TRUNCATE_LONG_VALUES', env['LEDGERFLOW_TRUNCATE_LONG_VALUES'] ?? 'true'),
-    logLevel: oneOf('LEDGERFLOW_LOG_LEVEL', env['LEDGERFLOW_LOG_LEVEL'] ?? 'info', ['error', 'warn', 'info', 'debug'] as const),
+    truncateLongValues: parseBool(
+      'LEDGERFLOW_TRUNCATE_LONG_VALUES',
+      env['LEDGERFLOW_TRUNCATE_LONG_VALUES'] ?? 'true',
+    ),
+    logLevel: oneOf('LEDGERFLOW_LOG_LEVEL', env['LEDGERFLOW_LOG_LEVEL'] ?? 'info', [
+      'error',
+      'warn',
+      'info',
+      'debug',
+    ] as const),
   };
 }
 
 /** Files of the embedded data directory. */
-export function dataFiles(dataDir: string): { events: string; readModels: string; artifacts: string } {
+export function dataFiles(dataDir: string): {
+  events: string;
+  readModels: string;
+  artifacts: string;
+} {
   return {
     events: path.join(dataDir, 'events.db'),
     readModels: path.join(dataDir, 'read-models.db'),

@@ -4,12 +4,16 @@ import { invalidParameter } from '@ledgerflow/contracts';
 import { RequestMessage } from './request-message.js';
 import { requestContextFrom, type RequestContext } from './request-context.js';
 
-type WithContext = FastifyRequest & { ledgerflowContext?: RequestContext; ledgerflowPrincipal?: string };
+type WithContext = FastifyRequest & {
+  ledgerflowContext?: RequestContext;
+  ledgerflowPrincipal?: string;
+};
 
 /** The MLflow request message: the query string for GET, the JSON body otherwise. */
 export const Msg = createParamDecorator((_data: unknown, ctx: ExecutionContext): RequestMessage => {
   const req = ctx.switchToHttp().getRequest<FastifyRequest>();
-  if (req.method === 'GET') return new RequestMessage((req.query ?? {}) as Record<string, unknown>, true);
+  if (req.method === 'GET')
+    return new RequestMessage((req.query ?? {}) as Record<string, unknown>, true);
   const body: unknown = req.body ?? {};
   if (typeof body !== 'object' || body === null || Array.isArray(body) || Buffer.isBuffer(body)) {
     throw invalidParameter('Request body must be a JSON object.');

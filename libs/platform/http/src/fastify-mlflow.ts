@@ -5,14 +5,20 @@ import { invalidParameter } from '@ledgerflow/contracts';
 export const MAX_JSON_BODY_BYTES = 64 * 1024 * 1024;
 
 /** Paths whose POST/PUT bodies are raw bytes, not JSON (artifact uploads). */
-const RAW_BODY_PATHS = [/^\/api\/2\.0\/mlflow-artifacts\/artifacts\//, /^\/ajax-api\/2\.0\/mlflow\/upload-artifact/];
+const RAW_BODY_PATHS = [
+  /^\/api\/2\.0\/mlflow-artifacts\/artifacts\//,
+  /^\/ajax-api\/2\.0\/mlflow\/upload-artifact/,
+];
 
 function isJsonApi(url: string): boolean {
   return url.startsWith('/api/') || url.startsWith('/ajax-api/');
 }
 
 function sendError(reply: FastifyReply, status: number, code: string, message: string): void {
-  void reply.code(status).header('content-type', 'application/json').send(JSON.stringify({ error_code: code, message }));
+  void reply
+    .code(status)
+    .header('content-type', 'application/json')
+    .send(JSON.stringify({ error_code: code, message }));
 }
 
 /**
@@ -26,7 +32,11 @@ export function installMlflowWireRules(fastify: FastifyInstance): void {
   fastify.addContentTypeParser(
     'application/json',
     { parseAs: 'string', bodyLimit: MAX_JSON_BODY_BYTES },
-    (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, value?: unknown) => void) => {
+    (
+      _req: FastifyRequest,
+      body: string | Buffer,
+      done: (err: Error | null, value?: unknown) => void,
+    ) => {
       const text = typeof body === 'string' ? body : body.toString('utf8');
       if (text.trim() === '') return done(null, {});
       try {
@@ -39,14 +49,22 @@ export function installMlflowWireRules(fastify: FastifyInstance): void {
     },
   );
   // Other content types are collected raw so the route (or the check below) can answer them.
-  fastify.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_JSON_BODY_BYTES }, (_req, body, done) => {
-    done(null, body);
-  });
+  fastify.addContentTypeParser(
+    '*',
+    { parseAs: 'buffer', bodyLimit: MAX_JSON_BODY_BYTES },
+    (_req, body, done) => {
+      done(null, body);
+    },
+  );
 
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'SAMEORIGIN');
     const path = request.url.split('?', 1)[0] ?? '';
-    if ((request.method === 'POST' || request.method === 'PUT') && isJsonApi(path) && !RAW_BODY_PATHS.some((p) => p.test(path))) {
+    if (
+      (request.method === 'POST' || request.method === 'PUT') &&
+      isJsonApi(path) &&
+      !RAW_BODY_PATHS.some((p) => p.test(path))
+    ) {
       const type = (request.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
       if (type !== 'application/json') {
         sendError(

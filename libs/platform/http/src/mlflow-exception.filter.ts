@@ -1,4 +1,10 @@
-import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import {
+  Catch,
+  HttpException,
+  Logger,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { MlflowError, type MlflowErrorCode } from '@ledgerflow/contracts';
 
@@ -49,7 +55,7 @@ function isFastifyClientError(e: unknown): e is { statusCode: number; message: s
     typeof e === 'object' &&
     e !== null &&
     'statusCode' in e &&
-    typeof (e).statusCode === 'number' &&
+    typeof e.statusCode === 'number' &&
     (e as { statusCode: number }).statusCode >= 400 &&
     (e as { statusCode: number }).statusCode < 500
   );

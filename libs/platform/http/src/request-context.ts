@@ -23,11 +23,16 @@ function header(headers: Headers, name: string): string | undefined {
  * auth layer), never from the body; without auth it is `anonymous`. A caller-supplied correlation
  * id is kept when it is a safe token, so one id follows a workflow across calls.
  */
-export function requestContextFrom(headers: Headers, principal: string | undefined): RequestContext {
+export function requestContextFrom(
+  headers: Headers,
+  principal: string | undefined,
+): RequestContext {
   const requestId = randomUUID();
   const supplied = header(headers, 'x-correlation-id') ?? header(headers, 'x-request-id');
   const traceparent = header(headers, 'traceparent');
-  const trace = traceparent ? /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(traceparent) : null;
+  const trace = traceparent
+    ? /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(traceparent)
+    : null;
   return {
     actor: principal ?? 'anonymous',
     correlationId: supplied !== undefined && SAFE_ID.test(supplied) ? supplied : requestId,

@@ -110,7 +110,8 @@ export class RequestMessage {
     if (Array.isArray(v) && this.fromQuery) v = v[v.length - 1];
     if (typeof v === 'boolean') return v;
     if (typeof v === 'string' && /^(true|false)$/i.test(v)) return v.toLowerCase() === 'true';
-    if (this.fromQuery) throw invalidParameter(`Invalid boolean value: ${String(v)}, must be 'true' or 'false'.`);
+    if (this.fromQuery)
+      throw invalidParameter(`Invalid boolean value: ${String(v)}, must be 'true' or 'false'.`);
     throw badType(field, v);
   }
 
@@ -143,14 +144,21 @@ export class RequestMessage {
   objectList(field: string): Record<string, unknown>[] {
     const v = this.raw[field];
     if (v === undefined || v === null) return [];
-    if (!Array.isArray(v) || v.some((i) => typeof i !== 'object' || i === null || Array.isArray(i))) {
+    if (
+      !Array.isArray(v) ||
+      v.some((i) => typeof i !== 'object' || i === null || Array.isArray(i))
+    ) {
       throw badType(field, v);
     }
     return v as Record<string, unknown>[];
   }
 
   /** An enum given by name (any case) or by number. */
-  optionalEnum<T extends string>(field: string, names: readonly T[], numbers: Readonly<Record<number, T>>): T | undefined {
+  optionalEnum<T extends string>(
+    field: string,
+    names: readonly T[],
+    numbers: Readonly<Record<number, T>>,
+  ): T | undefined {
     let v = this.raw[field];
     if (v === undefined || v === null) return undefined;
     if (Array.isArray(v) && this.fromQuery) v = v[v.length - 1];

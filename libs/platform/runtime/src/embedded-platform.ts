@@ -23,7 +23,10 @@ export function openEmbeddedPlatform(
 ): EmbeddedPlatform {
   mkdirSync(config.dataDir, { recursive: true });
   const files = dataFiles(config.dataDir);
-  const eventStore = new SqliteEventStore({ path: files.events, synchronous: config.sqliteSynchronous });
+  const eventStore = new SqliteEventStore({
+    path: files.events,
+    synchronous: config.sqliteSynchronous,
+  });
   const readModels = new SqliteReadModelStore({ path: files.readModels });
   const runner = new ProjectionRunner({ eventStore, readModels, projections, logger: log });
   const aggregates = new AggregateStore(eventStore, systemClock);

@@ -2,7 +2,11 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { LogLevel } from '@nestjs/common';
-import { installMlflowWireRules, MAX_JSON_BODY_BYTES, MlflowExceptionFilter } from '@ledgerflow/http';
+import {
+  installMlflowWireRules,
+  MAX_JSON_BODY_BYTES,
+  MlflowExceptionFilter,
+} from '@ledgerflow/http';
 
 const LEVELS: Record<string, LogLevel[]> = {
   error: ['fatal', 'error'],
@@ -12,8 +16,14 @@ const LEVELS: Record<string, LogLevel[]> = {
 };
 
 /** A Nest application on Fastify with MLflow's wire rules and error shape. */
-export async function createHttpApp(rootModule: unknown, logLevel = 'info'): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: MAX_JSON_BODY_BYTES, routerOptions: { maxParamLength: 4096 } });
+export async function createHttpApp(
+  rootModule: unknown,
+  logLevel = 'info',
+): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: MAX_JSON_BODY_BYTES,
+    routerOptions: { maxParamLength: 4096 },
+  });
   installMlflowWireRules(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(rootModule as never, adapter, {
     logger: LEVELS[logLevel] ?? LEVELS['info']!,

@@ -29,7 +29,16 @@ export class PlatformModule {
         { provide: RUN_IDS, useValue: uuidHexIds },
         { provide: EVENT_IDS, useValue: { next: () => randomUUID() } },
       ],
-      exports: [LEDGERFLOW_CONFIG, EVENT_STORE, AGGREGATE_STORE, PROJECTION_RUNNER, READ_MODEL_READER, RANDOM, RUN_IDS, EVENT_IDS],
+      exports: [
+        LEDGERFLOW_CONFIG,
+        EVENT_STORE,
+        AGGREGATE_STORE,
+        PROJECTION_RUNNER,
+        READ_MODEL_READER,
+        RANDOM,
+        RUN_IDS,
+        EVENT_IDS,
+      ],
     };
   }
 }

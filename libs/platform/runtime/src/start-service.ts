@@ -23,13 +23,23 @@ export interface ServiceSpec {
 
 @Module({})
 class RootModule {
-  static of(spec: ServiceSpec, platform: ReturnType<typeof openEmbeddedPlatform>, config: LedgerflowConfig): DynamicModule {
-    return { module: RootModule, imports: [PlatformModule.forRoot(platform, config), ...spec.modules] };
+  static of(
+    spec: ServiceSpec,
+    platform: ReturnType<typeof openEmbeddedPlatform>,
+    config: LedgerflowConfig,
+  ): DynamicModule {
+    return {
+      module: RootModule,
+      imports: [PlatformModule.forRoot(platform, config), ...spec.modules],
+    };
   }
 }
 
 /** Opens the data dir, catches the read models up, then listens. */
-export async function startService(spec: ServiceSpec, config: LedgerflowConfig): Promise<RunningServer> {
+export async function startService(
+  spec: ServiceSpec,
+  config: LedgerflowConfig,
+): Promise<RunningServer> {
   const log = (m: string): void => {
     if (config.logLevel !== 'error') console.error(`[ledgerflow] ${m}`);
   };
@@ -45,7 +55,10 @@ export async function startService(spec: ServiceSpec, config: LedgerflowConfig):
     throw e;
   }
   const address: unknown = app.getHttpServer().address();
-  const port = typeof address === 'object' && address !== null && 'port' in address ? Number(address.port) : config.port;
+  const port =
+    typeof address === 'object' && address !== null && 'port' in address
+      ? Number(address.port)
+      : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   let closed = false;
   const running = app;
@@ -79,7 +92,9 @@ export async function runServiceMain(
     throw e;
   }
   const server = await startService(spec, config);
-  console.error(`Ledgerflow ${LEDGERFLOW_VERSION} (${name}) listening on ${server.url}, data in ${config.dataDir}`);
+  console.error(
+    `Ledgerflow ${LEDGERFLOW_VERSION} (${name}) listening on ${server.url}, data in ${config.dataDir}`,
+  );
   const stop = (): void => {
     void server.close().then(() => process.exit(0));
   };

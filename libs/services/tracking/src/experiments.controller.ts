@@ -1,6 +1,10 @@
 import { Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
 import { LEDGERFLOW_CONFIG, type LedgerflowConfig } from '@ledgerflow/config';
-import { validateArtifactLocation, validateExperimentId, validateExperimentName } from '@ledgerflow/domain-tracking';
+import {
+  validateArtifactLocation,
+  validateExperimentId,
+  validateExperimentName,
+} from '@ledgerflow/domain-tracking';
 import { Ctx, metadataOf, Msg, type RequestContext, type RequestMessage } from '@ledgerflow/http';
 import { experimentTag, experimentTags, viewType } from './tracking.requests.js';
 import { TrackingCommands } from './tracking.commands.js';
@@ -40,7 +44,11 @@ export class ExperimentsController {
 
   @Get('get-by-name')
   async getByName(@Msg() msg: RequestMessage): Promise<object> {
-    return { experiment: experimentJson(await this.queries.experimentByName(msg.requiredString('experiment_name'))) };
+    return {
+      experiment: experimentJson(
+        await this.queries.experimentByName(msg.requiredString('experiment_name')),
+      ),
+    };
   }
 
   @Get('search')
@@ -79,7 +87,11 @@ export class ExperimentsController {
   @HttpCode(200)
   async delete(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const experimentId = validateExperimentId(msg.requiredId('experiment_id'));
-    await this.commands.experiment(experimentId, { type: 'DeleteExperiment', experimentId }, metadataOf(ctx));
+    await this.commands.experiment(
+      experimentId,
+      { type: 'DeleteExperiment', experimentId },
+      metadataOf(ctx),
+    );
     return {};
   }
 
@@ -87,7 +99,11 @@ export class ExperimentsController {
   @HttpCode(200)
   async restore(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const experimentId = validateExperimentId(msg.requiredId('experiment_id'));
-    await this.commands.experiment(experimentId, { type: 'RestoreExperiment', experimentId }, metadataOf(ctx));
+    await this.commands.experiment(
+      experimentId,
+      { type: 'RestoreExperiment', experimentId },
+      metadataOf(ctx),
+    );
     return {};
   }
 
@@ -96,7 +112,11 @@ export class ExperimentsController {
   async setTag(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const experimentId = validateExperimentId(msg.requiredId('experiment_id'));
     const tag = experimentTag(msg.requiredString('key'), msg.optionalString('value') ?? '');
-    await this.commands.experiment(experimentId, { type: 'SetExperimentTag', experimentId, ...tag }, metadataOf(ctx));
+    await this.commands.experiment(
+      experimentId,
+      { type: 'SetExperimentTag', experimentId, ...tag },
+      metadataOf(ctx),
+    );
     return {};
   }
 
@@ -105,7 +125,11 @@ export class ExperimentsController {
   async deleteTag(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const experimentId = validateExperimentId(msg.requiredId('experiment_id'));
     const key = msg.requiredString('key');
-    await this.commands.experiment(experimentId, { type: 'DeleteExperimentTag', experimentId, key }, metadataOf(ctx));
+    await this.commands.experiment(
+      experimentId,
+      { type: 'DeleteExperimentTag', experimentId, key },
+      metadataOf(ctx),
+    );
     return {};
   }
 }

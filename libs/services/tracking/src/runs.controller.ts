@@ -24,7 +24,8 @@ export class RunsController {
   async create(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const experimentId = validateExperimentId(msg.optionalId('experiment_id') || '0');
     const tags = runTags(msg, this.config.truncateLongValues);
-    const userId = msg.optionalString('user_id') || tags.find((t) => t.key === USER_TAG)?.value || '';
+    const userId =
+      msg.optionalString('user_id') || tags.find((t) => t.key === USER_TAG)?.value || '';
     const runId = await this.commands.createRun(
       {
         experimentId,
@@ -82,7 +83,11 @@ export class RunsController {
   @HttpCode(200)
   async setTag(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const runId = runIdOf(msg);
-    const tag = runTag(msg.requiredString('key'), msg.optionalString('value') ?? '', this.config.truncateLongValues);
+    const tag = runTag(
+      msg.requiredString('key'),
+      msg.optionalString('value') ?? '',
+      this.config.truncateLongValues,
+    );
     await this.commands.run(runId, { type: 'SetRunTags', runId, tags: [tag] }, metadataOf(ctx));
     return {};
   }
@@ -91,7 +96,11 @@ export class RunsController {
   @HttpCode(200)
   async deleteTag(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const runId = runIdOf(msg);
-    await this.commands.run(runId, { type: 'DeleteRunTag', runId, key: msg.requiredString('key') }, metadataOf(ctx));
+    await this.commands.run(
+      runId,
+      { type: 'DeleteRunTag', runId, key: msg.requiredString('key') },
+      metadataOf(ctx),
+    );
     return {};
   }
 
@@ -99,7 +108,11 @@ export class RunsController {
   @HttpCode(200)
   async logParam(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const runId = runIdOf(msg);
-    const p = param(msg.requiredString('key'), msg.optionalString('value') ?? '', this.config.truncateLongValues);
+    const p = param(
+      msg.requiredString('key'),
+      msg.optionalString('value') ?? '',
+      this.config.truncateLongValues,
+    );
     await this.commands.run(runId, { type: 'LogRunParams', runId, params: [p] }, metadataOf(ctx));
     return {};
   }

@@ -14,7 +14,11 @@ import {
   type RunCommand,
   type RunCommandEnvelope,
 } from '@ledgerflow/domain-tracking';
-import { AGGREGATE_STORE, type AggregateCommand, type AggregateStore } from '@ledgerflow/event-store';
+import {
+  AGGREGATE_STORE,
+  type AggregateCommand,
+  type AggregateStore,
+} from '@ledgerflow/event-store';
 import type { ProjectionRunner } from '@ledgerflow/projections';
 import type { DomainEvent } from '@ledgerflow/contracts';
 import { PROJECTION_RUNNER, RANDOM } from './tokens.js';
@@ -64,7 +68,11 @@ export class TrackingCommands {
   private async nextExperimentId(): Promise<string> {
     if (this.maxExperimentId === null) {
       let id = 0;
-      while ((await this.aggregates.load(experimentStream(String(id + 1)), experimentDecider)).revision >= 0) id += 1;
+      while (
+        (await this.aggregates.load(experimentStream(String(id + 1)), experimentDecider))
+          .revision >= 0
+      )
+        id += 1;
       this.maxExperimentId = id;
     }
     this.maxExperimentId += 1;
@@ -72,7 +80,10 @@ export class TrackingCommands {
   }
 
   /** Creates the built-in experiment "0" (named Default) if the log does not have it yet. */
-  async ensureDefaultExperiment(defaultArtifactRoot: string, metadata: EventMetadata): Promise<void> {
+  async ensureDefaultExperiment(
+    defaultArtifactRoot: string,
+    metadata: EventMetadata,
+  ): Promise<void> {
     const { revision } = await this.aggregates.load(experimentStream('0'), experimentDecider);
     if (revision >= 0) return;
     await this.createWithId('0', 'Default', joinUri(defaultArtifactRoot, '0'), [], metadata);
@@ -88,7 +99,13 @@ export class TrackingCommands {
     return this.idLock.run(async () => {
       const id = await this.nextExperimentId();
       try {
-        await this.createWithId(id, name, artifactLocation ?? joinUri(defaultArtifactRoot, id), tags, metadata);
+        await this.createWithId(
+          id,
+          name,
+          artifactLocation ?? joinUri(defaultArtifactRoot, id),
+          tags,
+          metadata,
+        );
       } catch (e) {
         if (this.maxExperimentId === Number(id)) this.maxExperimentId -= 1;
         throw e;
@@ -112,17 +129,31 @@ export class TrackingCommands {
             decider: experimentNameDecider,
             command: { type: 'ClaimExperimentName', name, experimentId: id },
           },
-          this.experimentCommand(id, { type: 'CreateExperiment', experimentId: id, name, artifactLocation, tags }),
+          this.experimentCommand(id, {
+            type: 'CreateExperiment',
+            experimentId: id,
+            name,
+            artifactLocation,
+            tags,
+          }),
         ],
         metadata,
       ),
     );
   }
 
-  async renameExperiment(experimentId: string, newName: string, metadata: EventMetadata): Promise<void> {
+  async renameExperiment(
+    experimentId: string,
+    newName: string,
+    metadata: EventMetadata,
+  ): Promise<void> {
     const { state } = await this.aggregates.load(experimentStream(experimentId), experimentDecider);
     const oldName = state.name;
-    const rename = this.experimentCommand(experimentId, { type: 'RenameExperiment', experimentId, newName });
+    const rename = this.experimentCommand(experimentId, {
+      type: 'RenameExperiment',
+      experimentId,
+      newName,
+    });
     if (!state.exists || oldName === newName) {
       await this.settle(this.aggregates.executeAll([rename], metadata));
       return;
@@ -148,13 +179,23 @@ export class TrackingCommands {
     );
   }
 
-  async experiment(experimentId: string, command: ExperimentCommand, metadata: EventMetadata): Promise<void> {
-    await this.settle(this.aggregates.executeAll([this.experimentCommand(experimentId, command)], metadata));
+  async experiment(
+    experimentId: string,
+    command: ExperimentCommand,
+    metadata: EventMetadata,
+  ): Promise<void> {
+    await this.settle(
+      this.aggregates.executeAll([this.experimentCommand(experimentId, command)], metadata),
+    );
   }
 
   private async experimentFacts(experimentId: string): Promise<ExperimentFacts> {
     const { state } = await this.aggregates.load(experimentStream(experimentId), experimentDecider);
-    return { exists: state.exists, lifecycleStage: state.lifecycleStage, restoredAtPosition: state.restoredAtPosition };
+    return {
+      exists: state.exists,
+      lifecycleStage: state.lifecycleStage,
+      restoredAtPosition: state.restoredAtPosition,
+    };
   }
 
   async createRun(
@@ -168,7 +209,10 @@ export class TrackingCommands {
     runId: string,
     metadata: EventMetadata,
   ): Promise<string> {
-    const { state: experiment } = await this.aggregates.load(experimentStream(input.experimentId), experimentDecider);
+    const { state: experiment } = await this.aggregates.load(
+      experimentStream(input.experimentId),
+      experimentDecider,
+    );
     const artifactUri = joinUri(experiment.artifactLocation, `${runId}/artifacts`);
     const runCommand = {
       stream: runStream(runId),

@@ -27,7 +27,9 @@ export class TrackingQueries {
     return doc;
   }
 
-  async searchExperiments(query: ExperimentSearch): Promise<{ experiments: ExperimentDoc[]; nextPageToken?: string }> {
+  async searchExperiments(
+    query: ExperimentSearch,
+  ): Promise<{ experiments: ExperimentDoc[]; nextPageToken?: string }> {
     return searchExperiments(await this.reader.scan<ExperimentDoc>(EXPERIMENTS), query);
   }
 

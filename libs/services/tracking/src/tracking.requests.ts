@@ -23,7 +23,9 @@ function stringValue(v: unknown, path: string): string {
 
 /** Experiment tags: tag-name rules, key ≤ 250, value ≤ 20000 (never truncated). */
 export function experimentTags(msg: RequestMessage, field = 'tags'): KeyValue[] {
-  return msg.keyValues(field).map(({ key, value }, i) => experimentTag(key, value, `${field}[${i}]`));
+  return msg
+    .keyValues(field)
+    .map(({ key, value }, i) => experimentTag(key, value, `${field}[${i}]`));
 }
 
 export function experimentTag(key: unknown, value: unknown, path = ''): KeyValue {
@@ -38,11 +40,16 @@ export function runTag(key: unknown, value: unknown, truncate: boolean, path = '
   const keyPath = path ? `${path}.key` : 'key';
   const k = validateKey(key, keyPath, keyPath);
   const v = stringValue(value, path ? `${path}.value` : 'value');
-  return { key: k, value: limitLength(path ? `${path}.value` : 'value', MAX_TAG_VAL_LENGTH, v, truncate) };
+  return {
+    key: k,
+    value: limitLength(path ? `${path}.value` : 'value', MAX_TAG_VAL_LENGTH, v, truncate),
+  };
 }
 
 export function runTags(msg: RequestMessage, truncate: boolean, field = 'tags'): KeyValue[] {
-  return msg.keyValues(field).map(({ key, value }, i) => runTag(key, value, truncate, `${field}[${i}]`));
+  return msg
+    .keyValues(field)
+    .map(({ key, value }, i) => runTag(key, value, truncate, `${field}[${i}]`));
 }
 
 /** A param: name rules, key ≤ 250, value ≤ 6000 (truncated while truncation is on). */
@@ -76,7 +83,11 @@ export function runStatus(msg: RequestMessage): RunStatus | undefined {
 }
 
 const VIEW_TYPES: readonly ViewType[] = ['ACTIVE_ONLY', 'DELETED_ONLY', 'ALL'];
-const VIEW_NUMBERS: Readonly<Record<number, ViewType>> = { 1: 'ACTIVE_ONLY', 2: 'DELETED_ONLY', 3: 'ALL' };
+const VIEW_NUMBERS: Readonly<Record<number, ViewType>> = {
+  1: 'ACTIVE_ONLY',
+  2: 'DELETED_ONLY',
+  3: 'ALL',
+};
 
 export function viewType(msg: RequestMessage, field: string): ViewType {
   return msg.optionalEnum(field, VIEW_TYPES, VIEW_NUMBERS) ?? 'ACTIVE_ONLY';

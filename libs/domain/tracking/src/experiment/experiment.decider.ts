@@ -14,7 +14,12 @@ export type ExperimentCommand =
   | { readonly type: 'RenameExperiment'; readonly experimentId: string; readonly newName: string }
   | { readonly type: 'DeleteExperiment'; readonly experimentId: string }
   | { readonly type: 'RestoreExperiment'; readonly experimentId: string }
-  | { readonly type: 'SetExperimentTag'; readonly experimentId: string; readonly key: string; readonly value: string }
+  | {
+      readonly type: 'SetExperimentTag';
+      readonly experimentId: string;
+      readonly key: string;
+      readonly value: string;
+    }
   | { readonly type: 'DeleteExperimentTag'; readonly experimentId: string; readonly key: string };
 
 export interface ExperimentState {
@@ -58,7 +63,10 @@ export const experimentDecider: Decider<ExperimentCommand, ExperimentState, Expe
     switch (command.type) {
       case 'CreateExperiment':
         if (state.exists) {
-          throw new MlflowError('RESOURCE_ALREADY_EXISTS', `Experiment id=${command.experimentId} already exists.`);
+          throw new MlflowError(
+            'RESOURCE_ALREADY_EXISTS',
+            `Experiment id=${command.experimentId} already exists.`,
+          );
         }
         return [
           {
@@ -81,7 +89,11 @@ export const experimentDecider: Decider<ExperimentCommand, ExperimentState, Expe
         return [
           {
             type: 'ExperimentRenamed',
-            data: { experimentId: command.experimentId, name: command.newName, previousName: state.name },
+            data: {
+              experimentId: command.experimentId,
+              name: command.newName,
+              previousName: state.name,
+            },
           },
         ];
       case 'DeleteExperiment':
@@ -89,7 +101,9 @@ export const experimentDecider: Decider<ExperimentCommand, ExperimentState, Expe
           throw notFound(`No Experiment with id=${command.experimentId} exists`);
         }
         if (command.experimentId === '0') {
-          throw invalidParameter('Cannot delete the default experiment \'0\'. This is an internally reserved experiment.');
+          throw invalidParameter(
+            "Cannot delete the default experiment '0'. This is an internally reserved experiment.",
+          );
         }
         return [{ type: 'ExperimentDeleted', data: { experimentId: command.experimentId } }];
       case 'RestoreExperiment':
@@ -110,9 +124,16 @@ export const experimentDecider: Decider<ExperimentCommand, ExperimentState, Expe
         requireExists(state, command.experimentId);
         requireActive(state);
         if (!state.tags.has(command.key)) {
-          throw notFound(`No tag with name: ${command.key} in experiment with id ${command.experimentId}`);
+          throw notFound(
+            `No tag with name: ${command.key} in experiment with id ${command.experimentId}`,
+          );
         }
-        return [{ type: 'ExperimentTagDeleted', data: { experimentId: command.experimentId, key: command.key } }];
+        return [
+          {
+            type: 'ExperimentTagDeleted',
+            data: { experimentId: command.experimentId, key: command.key },
+          },
+        ];
     }
   },
 
@@ -150,14 +171,22 @@ export const experimentDecider: Decider<ExperimentCommand, ExperimentState, Expe
 
 export type ExperimentNameCommand =
   | { readonly type: 'ClaimExperimentName'; readonly name: string; readonly experimentId: string }
-  | { readonly type: 'ReleaseExperimentName'; readonly name: string; readonly experimentId: string };
+  | {
+      readonly type: 'ReleaseExperimentName';
+      readonly name: string;
+      readonly experimentId: string;
+    };
 
 export interface ExperimentNameState {
   readonly owner: string | null;
 }
 
 /** Guards name uniqueness (stream `experiment-name-<name>`): one owner at a time. */
-export const experimentNameDecider: Decider<ExperimentNameCommand, ExperimentNameState, ExperimentNameEvent> = {
+export const experimentNameDecider: Decider<
+  ExperimentNameCommand,
+  ExperimentNameState,
+  ExperimentNameEvent
+> = {
   initialState: () => ({ owner: null }),
   decide(command, state) {
     switch (command.type) {
@@ -165,19 +194,31 @@ export const experimentNameDecider: Decider<ExperimentNameCommand, ExperimentNam
         if (state.owner !== null && state.owner !== command.experimentId) {
           throw new MlflowError(
             'RESOURCE_ALREADY_EXISTS',
-            `Experiment(name=${command.name}) already exists.`
+            `Experiment(name=${command.name}) already exists.`,
           );
         }
         return state.owner === command.experimentId
           ? []
-          : [{ type: 'ExperimentNameClaimed', data: { name: command.name, experimentId: command.experimentId } }];
+          : [
+              {
+                type: 'ExperimentNameClaimed',
+                data: { name: command.name, experimentId: command.experimentId },
+              },
+            ];
       case 'ReleaseExperimentName':
         return state.owner === command.experimentId
-          ? [{ type: 'ExperimentNameReleased', data: { name: command.name, experimentId: command.experimentId } }]
+          ? [
+              {
+                type: 'ExperimentNameReleased',
+                data: { name: command.name, experimentId: command.experimentId },
+              },
+            ]
           : [];
     }
   },
   evolve(_state, event) {
-    return event.type === 'ExperimentNameClaimed' ? { owner: event.data.experimentId } : { owner: null };
+    return event.type === 'ExperimentNameClaimed'
+      ? { owner: event.data.experimentId }
+      : { owner: null };
   },
 };

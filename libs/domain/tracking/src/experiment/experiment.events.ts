@@ -19,7 +19,10 @@ export type ExperimentRenamed = DomainEvent<
   { readonly experimentId: string; readonly name: string; readonly previousName: string }
 >;
 export type ExperimentDeleted = DomainEvent<'ExperimentDeleted', { readonly experimentId: string }>;
-export type ExperimentRestored = DomainEvent<'ExperimentRestored', { readonly experimentId: string }>;
+export type ExperimentRestored = DomainEvent<
+  'ExperimentRestored',
+  { readonly experimentId: string }
+>;
 export type ExperimentTagSet = DomainEvent<
   'ExperimentTagSet',
   { readonly experimentId: string; readonly key: string; readonly value: string }

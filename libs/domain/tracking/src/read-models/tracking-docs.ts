@@ -48,7 +48,11 @@ function upsert(list: readonly KeyValue[], entries: readonly KeyValue[]): KeyVal
 }
 
 /** Folds an experiment event into its read-model document. */
-export function evolveExperimentDoc(doc: ExperimentDoc | undefined, event: ExperimentEvent, at: Recorded): ExperimentDoc | undefined {
+export function evolveExperimentDoc(
+  doc: ExperimentDoc | undefined,
+  event: ExperimentEvent,
+  at: Recorded,
+): ExperimentDoc | undefined {
   if (event.type === 'ExperimentCreated') {
     return {
       experiment_id: event.data.experimentId,
@@ -81,7 +85,11 @@ function withoutDeletedTime(doc: RunDoc): RunDoc {
 }
 
 /** Folds a run event into its read-model document. */
-export function evolveRunDoc(doc: RunDoc | undefined, event: RunEvent, at: Recorded): RunDoc | undefined {
+export function evolveRunDoc(
+  doc: RunDoc | undefined,
+  event: RunEvent,
+  at: Recorded,
+): RunDoc | undefined {
   if (event.type === 'RunCreated') {
     const d = event.data;
     return {
@@ -105,7 +113,11 @@ export function evolveRunDoc(doc: RunDoc | undefined, event: RunEvent, at: Recor
       if (d.status !== undefined) next = { ...next, status: d.status };
       if (d.endTime !== undefined) next = { ...next, end_time: d.endTime };
       if (d.runName !== undefined) {
-        next = { ...next, run_name: d.runName, tags: upsert(next.tags, [{ key: RUN_NAME_TAG, value: d.runName }]) };
+        next = {
+          ...next,
+          run_name: d.runName,
+          tags: upsert(next.tags, [{ key: RUN_NAME_TAG, value: d.runName }]),
+        };
       }
       return next;
     }
@@ -126,7 +138,11 @@ export function evolveRunDoc(doc: RunDoc | undefined, event: RunEvent, at: Recor
 }
 
 /** A run document after its experiment was deleted or restored (MLflow cascades both). */
-export function cascadeExperimentLifecycle(doc: RunDoc, stage: LifecycleStage, at: Recorded): RunDoc {
+export function cascadeExperimentLifecycle(
+  doc: RunDoc,
+  stage: LifecycleStage,
+  at: Recorded,
+): RunDoc {
   return stage === 'deleted'
     ? { ...doc, lifecycle_stage: 'deleted', deleted_time: at.occurredAt }
     : withoutDeletedTime({ ...doc, lifecycle_stage: 'active' });

@@ -71,7 +71,8 @@ const initial: RunState = {
  */
 export function effectiveRunLifecycle(run: RunState, experiment: ExperimentFacts): LifecycleStage {
   if (experiment.lifecycleStage === 'deleted') return 'deleted';
-  if (run.deletedAtPosition !== null && run.deletedAtPosition > experiment.restoredAtPosition) return 'deleted';
+  if (run.deletedAtPosition !== null && run.deletedAtPosition > experiment.restoredAtPosition)
+    return 'deleted';
   return 'active';
 }
 
@@ -83,7 +84,9 @@ function requireActiveRun(state: RunState, experiment: ExperimentFacts): void {
   requireRun(state, state.runId);
   const stage = effectiveRunLifecycle(state, experiment);
   if (stage !== 'active') {
-    throw invalidParameter(`The run ${state.runId} must be in the 'active' state. Current state is ${stage}.`);
+    throw invalidParameter(
+      `The run ${state.runId} must be in the 'active' state. Current state is ${stage}.`,
+    );
   }
 }
 
@@ -94,7 +97,8 @@ export const runDecider: Decider<RunCommandEnvelope, RunState, RunEvent> = {
   decide({ command, experiment }, state) {
     switch (command.type) {
       case 'CreateRun': {
-        if (!experiment.exists) throw notFound(`No Experiment with id=${command.experimentId} exists`);
+        if (!experiment.exists)
+          throw notFound(`No Experiment with id=${command.experimentId} exists`);
         if (experiment.lifecycleStage !== 'active') {
           throw invalidParameter(
             `The experiment ${command.experimentId} must be in the 'active' state. Current state is ${experiment.lifecycleStage}.`,
@@ -146,7 +150,12 @@ export const runDecider: Decider<RunCommandEnvelope, RunState, RunEvent> = {
       case 'SetRunTags':
         requireActiveRun(state, experiment);
         if (command.tags.length === 0) return [];
-        return [{ type: 'RunTagsSet', data: { runId: command.runId, tags: lastValuePerKey(command.tags) } }];
+        return [
+          {
+            type: 'RunTagsSet',
+            data: { runId: command.runId, tags: lastValuePerKey(command.tags) },
+          },
+        ];
       case 'DeleteRunTag':
         requireActiveRun(state, experiment);
         if (!state.tags.has(command.key)) {
@@ -172,7 +181,9 @@ export const runDecider: Decider<RunCommandEnvelope, RunState, RunEvent> = {
             );
           }
         }
-        return fresh.length === 0 ? [] : [{ type: 'RunParamsLogged', data: { runId: command.runId, params: fresh } }];
+        return fresh.length === 0
+          ? []
+          : [{ type: 'RunParamsLogged', data: { runId: command.runId, params: fresh } }];
       }
     }
   },
@@ -192,7 +203,10 @@ export const runDecider: Decider<RunCommandEnvelope, RunState, RunEvent> = {
         };
       case 'RunUpdated': {
         const runName = event.data.runName ?? state.runName;
-        const tags = event.data.runName === undefined ? state.tags : withEntry(state.tags, RUN_NAME_TAG, runName);
+        const tags =
+          event.data.runName === undefined
+            ? state.tags
+            : withEntry(state.tags, RUN_NAME_TAG, runName);
         return { ...state, status: event.data.status ?? state.status, runName, tags };
       }
       case 'RunDeleted':
@@ -218,7 +232,11 @@ export const runDecider: Decider<RunCommandEnvelope, RunState, RunEvent> = {
   },
 };
 
-function withEntry(map: ReadonlyMap<string, string>, key: string, value: string): ReadonlyMap<string, string> {
+function withEntry(
+  map: ReadonlyMap<string, string>,
+  key: string,
+  value: string,
+): ReadonlyMap<string, string> {
   const next = new Map(map);
   next.set(key, value);
   return next;

@@ -2,7 +2,13 @@ import type { DomainEvent } from '@ledgerflow/contracts';
 import type { KeyValue } from '../experiment/experiment.events.js';
 
 export type RunStatus = 'RUNNING' | 'SCHEDULED' | 'FINISHED' | 'FAILED' | 'KILLED';
-export const RUN_STATUSES: readonly RunStatus[] = ['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED'];
+export const RUN_STATUSES: readonly RunStatus[] = [
+  'RUNNING',
+  'SCHEDULED',
+  'FINISHED',
+  'FAILED',
+  'KILLED',
+];
 
 export type RunCreated = DomainEvent<
   'RunCreated',
@@ -28,8 +34,14 @@ export type RunUpdated = DomainEvent<
 export type RunDeleted = DomainEvent<'RunDeleted', { readonly runId: string }>;
 export type RunRestored = DomainEvent<'RunRestored', { readonly runId: string }>;
 /** Tags set on a run; a `mlflow.runName` tag also renames the run. */
-export type RunTagsSet = DomainEvent<'RunTagsSet', { readonly runId: string; readonly tags: readonly KeyValue[] }>;
-export type RunTagDeleted = DomainEvent<'RunTagDeleted', { readonly runId: string; readonly key: string }>;
+export type RunTagsSet = DomainEvent<
+  'RunTagsSet',
+  { readonly runId: string; readonly tags: readonly KeyValue[] }
+>;
+export type RunTagDeleted = DomainEvent<
+  'RunTagDeleted',
+  { readonly runId: string; readonly key: string }
+>;
 /** Only params not logged before; re-logging the same value produces no event. */
 export type RunParamsLogged = DomainEvent<
   'RunParamsLogged',
@@ -37,13 +49,7 @@ export type RunParamsLogged = DomainEvent<
 >;
 
 export type RunEvent =
-  | RunCreated
-  | RunUpdated
-  | RunDeleted
-  | RunRestored
-  | RunTagsSet
-  | RunTagDeleted
-  | RunParamsLogged;
+  RunCreated | RunUpdated | RunDeleted | RunRestored | RunTagsSet | RunTagDeleted | RunParamsLogged;
 
 export const RUN_EVENT_TYPES = [
   'RunCreated',

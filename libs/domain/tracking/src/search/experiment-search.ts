@@ -14,8 +14,16 @@ import { decodePageToken, paginate } from './page-token.js';
 
 export type ViewType = 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL';
 
-const stringKey = (canonicalKey: string): KeyRule => ({ canonicalKey, valueType: 'string', comparators: STRING_COMPARATORS });
-const numberKey = (canonicalKey: string): KeyRule => ({ canonicalKey, valueType: 'number', comparators: NUMERIC_COMPARATORS });
+const stringKey = (canonicalKey: string): KeyRule => ({
+  canonicalKey,
+  valueType: 'string',
+  comparators: STRING_COMPARATORS,
+});
+const numberKey = (canonicalKey: string): KeyRule => ({
+  canonicalKey,
+  valueType: 'number',
+  comparators: NUMERIC_COMPARATORS,
+});
 
 /** searchExperiments filter grammar: prefixes `attribute`, `tag`, `tags` (not `attributes`). */
 export const EXPERIMENT_FILTER_GRAMMAR: FilterGrammar = {
@@ -89,7 +97,11 @@ export function searchExperiments(
   docs: readonly ExperimentDoc[],
   query: ExperimentSearch,
 ): { experiments: ExperimentDoc[]; nextPageToken?: string } {
-  if (!Number.isInteger(query.maxResults) || query.maxResults < 1 || query.maxResults > MAX_EXPERIMENTS_PER_PAGE) {
+  if (
+    !Number.isInteger(query.maxResults) ||
+    query.maxResults < 1 ||
+    query.maxResults > MAX_EXPERIMENTS_PER_PAGE
+  ) {
     throw invalidParameter(
       `Invalid value ${query.maxResults} for parameter 'max_results' supplied. It must be at least 1 and at most ${MAX_EXPERIMENTS_PER_PAGE}.`,
     );
@@ -100,12 +112,16 @@ export function searchExperiments(
   const keys = new Set(order.map((o) => o.key));
   // MLflow's default and tie-breaks: creation_time DESC, experiment_id ASC
   const clauses: OrderByClause[] = [...order];
-  if (!keys.has('creation_time') && order.length === 0) clauses.push({ entity: 'attribute', key: 'creation_time', ascending: false });
-  if (!keys.has('experiment_id')) clauses.push({ entity: 'attribute', key: 'experiment_id', ascending: true });
+  if (!keys.has('creation_time') && order.length === 0)
+    clauses.push({ entity: 'attribute', key: 'creation_time', ascending: false });
+  if (!keys.has('experiment_id'))
+    clauses.push({ entity: 'attribute', key: 'experiment_id', ascending: true });
   const selected = docs.filter(
     (d) =>
       (query.viewType === 'ALL' ||
-        (query.viewType === 'ACTIVE_ONLY' ? d.lifecycle_stage === 'active' : d.lifecycle_stage === 'deleted')) &&
+        (query.viewType === 'ACTIVE_ONLY'
+          ? d.lifecycle_stage === 'active'
+          : d.lifecycle_stage === 'deleted')) &&
       comparisons.every((c) => matches(d, c)),
   );
   selected.sort(compareBy(clauses));

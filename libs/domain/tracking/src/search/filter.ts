@@ -126,7 +126,12 @@ function tokenize(filter: string): Token[] {
         break;
       }
       // a lone double-quoted token is a string value (MLflow accepts "x" as a value)
-      if (!text.includes('.') && ch === '"' && tokens.length > 0 && tokens[tokens.length - 1]!.kind === 'op') {
+      if (
+        !text.includes('.') &&
+        ch === '"' &&
+        tokens.length > 0 &&
+        tokens[tokens.length - 1]!.kind === 'op'
+      ) {
         tokens.push({ kind: 'string', text });
       } else if (!quotedParts && /^(and|or|not|like|ilike|in|is|null)$/i.test(text)) {
         tokens.push({ kind: 'word', text: text.toUpperCase() });
@@ -157,7 +162,10 @@ function splitIdentifier(ident: string, grammar: FilterGrammar, filter: string):
     const entity = grammar.prefixes.get(prefix);
     if (entity !== undefined) return [entity, ident.slice(dot + 1)];
     if (grammar.entities.get(grammar.defaultEntity)?.keys?.has(ident) !== true) {
-      fail(filter, `Invalid entity type '${ident.slice(0, dot)}'. Valid values are [${[...grammar.prefixes.keys()].map((p) => `'${p}'`).join(', ')}]`);
+      fail(
+        filter,
+        `Invalid entity type '${ident.slice(0, dot)}'. Valid values are [${[...grammar.prefixes.keys()].map((p) => `'${p}'`).join(', ')}]`,
+      );
     }
   }
   return [grammar.defaultEntity, ident];
@@ -167,13 +175,19 @@ function splitIdentifier(ident: string, grammar: FilterGrammar, filter: string):
  * Parses an MLflow search filter: comparisons joined by AND only. OR, NOT, parentheses (other than
  * an IN list) and anything unparseable are rejected with INVALID_PARAMETER_VALUE.
  */
-export function parseFilter(filter: string | undefined | null, grammar: FilterGrammar): Comparison[] {
+export function parseFilter(
+  filter: string | undefined | null,
+  grammar: FilterGrammar,
+): Comparison[] {
   if (filter === undefined || filter === null || filter.trim() === '') return [];
   const tokens = tokenize(filter);
   const out: Comparison[] = [];
   let i = 0;
   const invalidClause = (t: Token): never =>
-    fail(filter, `Invalid clause(s) in filter string: '${'text' in t ? t.text : t.kind === 'lparen' ? '(' : t.kind === 'rparen' ? ')' : ','}'`);
+    fail(
+      filter,
+      `Invalid clause(s) in filter string: '${'text' in t ? t.text : t.kind === 'lparen' ? '(' : t.kind === 'rparen' ? ')' : ','}'`,
+    );
   while (i < tokens.length) {
     const identTok = tokens[i];
     if (identTok === undefined || identTok.kind !== 'ident') {
@@ -185,24 +199,40 @@ export function parseFilter(filter: string | undefined | null, grammar: FilterGr
     if (opTok?.kind === 'op') {
       comparator = opTok.text as Comparator;
       i += 1;
-    } else if (opTok?.kind === 'word' && (opTok.text === 'LIKE' || opTok.text === 'ILIKE' || opTok.text === 'IN')) {
+    } else if (
+      opTok?.kind === 'word' &&
+      (opTok.text === 'LIKE' || opTok.text === 'ILIKE' || opTok.text === 'IN')
+    ) {
       comparator = opTok.text;
       i += 1;
-    } else if (opTok?.kind === 'word' && opTok.text === 'NOT' && tokens[i + 1]?.kind === 'word' && (tokens[i + 1] as { text: string }).text === 'IN') {
+    } else if (
+      opTok?.kind === 'word' &&
+      opTok.text === 'NOT' &&
+      tokens[i + 1]?.kind === 'word' &&
+      (tokens[i + 1] as { text: string }).text === 'IN'
+    ) {
       comparator = 'NOT IN';
       i += 2;
     } else {
-      return fail(filter, `Invalid comparison clause in filter '${filter}'. Expected comparison found '${opTok && 'text' in opTok ? opTok.text : ''}'`);
+      return fail(
+        filter,
+        `Invalid comparison clause in filter '${filter}'. Expected comparison found '${opTok && 'text' in opTok ? opTok.text : ''}'`,
+      );
     }
     let value: FilterValue;
     const valTok = tokens[i];
     if (comparator === 'IN' || comparator === 'NOT IN') {
-      if (valTok?.kind !== 'lparen') fail(filter, `Invalid filter '${filter}'. ${comparator} requires a parenthesised list of quoted strings.`);
+      if (valTok?.kind !== 'lparen')
+        fail(
+          filter,
+          `Invalid filter '${filter}'. ${comparator} requires a parenthesised list of quoted strings.`,
+        );
       i += 1;
       const list: string[] = [];
       for (;;) {
         const t = tokens[i];
-        if (t?.kind !== 'string') fail(filter, `Invalid filter '${filter}'. ${comparator} lists hold quoted strings only.`);
+        if (t?.kind !== 'string')
+          fail(filter, `Invalid filter '${filter}'. ${comparator} lists hold quoted strings only.`);
         list.push(t.text);
         i += 1;
         const sep = tokens[i];
@@ -224,9 +254,15 @@ export function parseFilter(filter: string | undefined | null, grammar: FilterGr
       value = Number(valTok.text);
       i += 1;
     } else if (valTok?.kind === 'ident' && !valTok.quotedParts) {
-      return fail(filter, `Invalid filter '${filter}'. Expected a quoted string value, got ${valTok.text}`);
+      return fail(
+        filter,
+        `Invalid filter '${filter}'. Expected a quoted string value, got ${valTok.text}`,
+      );
     } else {
-      return fail(filter, `Invalid comparison clause in filter '${filter}'. Expected value token found '${valTok && 'text' in valTok ? valTok.text : ''}'`);
+      return fail(
+        filter,
+        `Invalid comparison clause in filter '${filter}'. Expected value token found '${valTok && 'text' in valTok ? valTok.text : ''}'`,
+      );
     }
     const [entity, key] = splitIdentifier(identTok.text, grammar, filter);
     out.push(validateComparison({ entity, key, comparator, value }, grammar, filter));
@@ -261,14 +297,23 @@ function validateComparison(c: Comparison, grammar: FilterGrammar, filter: strin
   }
   if (keyRule === undefined) return fail(filter);
   if (!keyRule.comparators.includes(c.comparator)) {
-    return fail(filter, `Invalid comparator '${c.comparator}' not one of '${keyRule.comparators.join("', '")}'`);
+    return fail(
+      filter,
+      `Invalid comparator '${c.comparator}' not one of '${keyRule.comparators.join("', '")}'`,
+    );
   }
   if (c.comparator !== 'IN' && c.comparator !== 'NOT IN') {
     if (keyRule.valueType === 'number' && typeof c.value !== 'number') {
-      return fail(filter, `Expected numeric value type for ${c.entity} '${c.key}'. Found '${String(c.value)}'`);
+      return fail(
+        filter,
+        `Expected numeric value type for ${c.entity} '${c.key}'. Found '${String(c.value)}'`,
+      );
     }
     if (keyRule.valueType === 'string' && typeof c.value !== 'string') {
-      return fail(filter, `Expected a quoted string value for ${c.entity} '${c.key}'. Got value ${String(c.value)}`);
+      return fail(
+        filter,
+        `Expected a quoted string value for ${c.entity} '${c.key}'. Got value ${String(c.value)}`,
+      );
     }
   }
   return { ...c, key };
@@ -281,7 +326,10 @@ export function sqlLike(value: string, pattern: string, caseInsensitive: boolean
   const cacheKey = `${caseInsensitive ? 'i' : 's'}:${pattern}`;
   let re = likeCache.get(cacheKey);
   if (re === undefined) {
-    const body = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '[\\s\\S]*').replace(/_/g, '[\\s\\S]');
+    const body = pattern
+      .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/%/g, '[\\s\\S]*')
+      .replace(/_/g, '[\\s\\S]');
     re = new RegExp(`^${body}$`, caseInsensitive ? 'i' : '');
     if (likeCache.size > 1000) likeCache.clear();
     likeCache.set(cacheKey, re);

@@ -21,11 +21,17 @@ function unquote(s: string): string {
 }
 
 /** Parses `<key> [ASC|DESC]` clauses; a duplicate key or unknown attribute gives 400. */
-export function parseOrderBy(clauses: readonly string[] | undefined, grammar: OrderByGrammar): OrderByClause[] {
+export function parseOrderBy(
+  clauses: readonly string[] | undefined,
+  grammar: OrderByGrammar,
+): OrderByClause[] {
   const out: OrderByClause[] = [];
   const seen = new Set<string>();
   for (const raw of clauses ?? []) {
-    const m = /^\s*((?:`[^`]*`|"[^"]*"|[\w]+)(?:\.(?:`[^`]*`|"[^"]*"|[^\s]+))?)(?:\s+(asc|desc))?\s*$/i.exec(raw);
+    const m =
+      /^\s*((?:`[^`]*`|"[^"]*"|[\w]+)(?:\.(?:`[^`]*`|"[^"]*"|[^\s]+))?)(?:\s+(asc|desc))?\s*$/i.exec(
+        raw,
+      );
     if (!m) throw invalidParameter(`Invalid order_by clause '${raw}'. Could not be parsed.`);
     const ident = m[1]!;
     const ascending = (m[2] ?? 'asc').toLowerCase() === 'asc';
@@ -35,7 +41,8 @@ export function parseOrderBy(clauses: readonly string[] | undefined, grammar: Or
     if (dot > 0 && !ident.startsWith('`') && !ident.startsWith('"')) {
       const prefix = ident.slice(0, dot).toLowerCase();
       const mapped = grammar.prefixes.get(prefix);
-      if (mapped === undefined) throw invalidParameter(`Invalid order_by entity type '${ident.slice(0, dot)}'`);
+      if (mapped === undefined)
+        throw invalidParameter(`Invalid order_by entity type '${ident.slice(0, dot)}'`);
       entity = mapped;
       key = unquote(ident.slice(dot + 1));
     }

@@ -18,7 +18,7 @@ export function decodePageToken(token: string | undefined | null): number {
   if (typeof parsed !== 'object' || parsed === null || !('offset' in parsed)) {
     throw invalidParameter(`Invalid page token, parsed value=${JSON.stringify(parsed)}`);
   }
-  const offset = (parsed).offset;
+  const offset = parsed.offset;
   if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
     throw invalidParameter(`Invalid page token, not stringable ${JSON.stringify(offset)}`);
   }
@@ -26,7 +26,13 @@ export function decodePageToken(token: string | undefined | null): number {
 }
 
 /** Slices a sorted result for one page; next_page_token only when more rows remain. */
-export function paginate<T>(rows: readonly T[], offset: number, maxResults: number): { page: T[]; nextPageToken?: string } {
+export function paginate<T>(
+  rows: readonly T[],
+  offset: number,
+  maxResults: number,
+): { page: T[]; nextPageToken?: string } {
   const page = rows.slice(offset, offset + maxResults);
-  return offset + maxResults < rows.length ? { page, nextPageToken: encodePageToken(offset + maxResults) } : { page };
+  return offset + maxResults < rows.length
+    ? { page, nextPageToken: encodePageToken(offset + maxResults) }
+    : { page };
 }
