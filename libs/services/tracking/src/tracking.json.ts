@@ -29,10 +29,31 @@ export function runInfoJson(doc: RunDoc): Record<string, unknown> {
   };
 }
 
-/** A Run: info, data (params, tags; metrics arrive with metric logging) and inputs. */
+/** A metric value on the wire: NaN travels as the string "NaN", as MLflow sends it. */
+export function metricValueJson(value: number, isNan: boolean | undefined): number | string {
+  return isNan ? 'NaN' : value;
+}
+
+/** A Run: info, data (latest metrics, params, tags), inputs and outputs; empty lists omitted. */
 export function runJson(doc: RunDoc): Record<string, unknown> {
   const data: Record<string, unknown> = {};
+  if (doc.metrics !== undefined && doc.metrics.length > 0) {
+    data['metrics'] = doc.metrics.map((m) => ({
+      key: m.key,
+      value: metricValueJson(m.value, m.is_nan),
+      timestamp: m.timestamp,
+      step: m.step,
+    }));
+  }
   if (doc.params.length > 0) data['params'] = doc.params;
   if (doc.tags.length > 0) data['tags'] = doc.tags;
-  return { info: runInfoJson(doc), data, inputs: {} };
+  const inputs: Record<string, unknown> = {};
+  if (doc.dataset_inputs !== undefined && doc.dataset_inputs.length > 0)
+    inputs['dataset_inputs'] = doc.dataset_inputs;
+  if (doc.model_inputs !== undefined && doc.model_inputs.length > 0)
+    inputs['model_inputs'] = doc.model_inputs;
+  const outputs: Record<string, unknown> = {};
+  if (doc.model_outputs !== undefined && doc.model_outputs.length > 0)
+    outputs['model_outputs'] = doc.model_outputs;
+  return { info: runInfoJson(doc), data, inputs, outputs };
 }

@@ -1,6 +1,12 @@
 import type { ExperimentEvent, KeyValue } from '../experiment/experiment.events.js';
 import type { LifecycleStage } from '../experiment/experiment.decider.js';
-import { RUN_NAME_TAG, type RunEvent, type RunStatus } from '../run/run.events.js';
+import {
+  RUN_NAME_TAG,
+  type DatasetInputRecord,
+  type MetricColumns,
+  type RunEvent,
+  type RunStatus,
+} from '../run/run.events.js';
 
 /** Read model of one experiment, in MLflow's field names. */
 export interface ExperimentDoc {
@@ -29,6 +35,20 @@ export interface RunDoc {
   readonly deleted_time?: number;
   readonly tags: readonly KeyValue[];
   readonly params: readonly KeyValue[];
+  /** Latest value per key: the max by (step, timestamp, value), as MLflow's latest_metrics. */
+  readonly metrics?: readonly LatestMetric[];
+  readonly dataset_inputs?: readonly DatasetInputRecord[];
+  readonly model_inputs?: readonly { readonly model_id: string }[];
+  readonly model_outputs?: readonly { readonly model_id: string; readonly step: number }[];
+}
+
+/** One key's latest metric on a run. NaN is kept as value 0 with is_nan, as MLflow stores it. */
+export interface LatestMetric {
+  readonly key: string;
+  readonly value: number;
+  readonly timestamp: number;
+  readonly step: number;
+  readonly is_nan?: true;
 }
 
 /** Where an event sits in the log: what folds may use besides the event itself. */
@@ -134,7 +154,59 @@ export function evolveRunDoc(
       return { ...doc, tags: doc.tags.filter((t) => t.key !== event.data.key) };
     case 'RunParamsLogged':
       return { ...doc, params: upsert(doc.params, event.data.params) };
+    case 'MetricsLogged':
+      return { ...doc, metrics: latestMetricsAfter(doc.metrics ?? [], event.data) };
+    case 'RunInputsLogged': {
+      const same = (a: DatasetInputRecord, b: DatasetInputRecord): boolean =>
+        a.dataset.name === b.dataset.name &&
+        a.dataset.digest === b.dataset.digest &&
+        JSON.stringify(a.tags) === JSON.stringify(b.tags);
+      const datasets = [...(doc.dataset_inputs ?? [])];
+      for (const d of event.data.datasets) if (!datasets.some((x) => same(x, d))) datasets.push(d);
+      const models = [...(doc.model_inputs ?? [])];
+      for (const m of event.data.models ?? [])
+        if (!models.some((x) => x.model_id === m.model_id)) models.push(m);
+      return { ...doc, dataset_inputs: datasets, model_inputs: models };
+    }
+    case 'RunOutputsLogged': {
+      const outputs = [...(doc.model_outputs ?? [])];
+      for (const m of event.data.models) {
+        if (!outputs.some((x) => x.model_id === m.model_id && x.step === m.step)) outputs.push(m);
+      }
+      return { ...doc, model_outputs: outputs };
+    }
   }
+}
+
+/**
+ * MLflow's rule for a key's latest metric: a point replaces it when (step, timestamp, value) is
+ * strictly greater; a NaN value compares as the 0 it is stored as.
+ */
+export function isMoreRecent(
+  a: { step: number; timestamp: number; value: number },
+  b: { step: number; timestamp: number; value: number },
+): boolean {
+  if (a.step !== b.step) return a.step > b.step;
+  if (a.timestamp !== b.timestamp) return a.timestamp > b.timestamp;
+  return a.value > b.value;
+}
+
+/** Folds a metric batch into the latest-per-key list (cost grows with the batch, never the history). */
+export function latestMetricsAfter(
+  current: readonly LatestMetric[],
+  batch: MetricColumns,
+): LatestMetric[] {
+  const byKey = new Map(current.map((m) => [m.key, m]));
+  const nan = new Set(batch.nan ?? []);
+  for (let i = 0; i < batch.k.length; i++) {
+    const key = batch.keys[batch.k[i]!]!;
+    const candidate: LatestMetric = nan.has(i)
+      ? { key, value: 0, timestamp: batch.t[i]!, step: batch.s[i]!, is_nan: true }
+      : { key, value: batch.v[i]!, timestamp: batch.t[i]!, step: batch.s[i]! };
+    const existing = byKey.get(key);
+    if (existing === undefined || isMoreRecent(candidate, existing)) byKey.set(key, candidate);
+  }
+  return [...byKey.values()];
 }
 
 /** A run document after its experiment was deleted or restored (MLflow cascades both). */

@@ -228,6 +228,11 @@ export const runDecider: Decider<RunCommandEnvelope, RunState, RunEvent> = {
         for (const p of event.data.params) params.set(p.key, p.value);
         return { ...state, params };
       }
+      // metrics, inputs and outputs change no rule the run decides on
+      case 'MetricsLogged':
+      case 'RunInputsLogged':
+      case 'RunOutputsLogged':
+        return state;
     }
   },
 };

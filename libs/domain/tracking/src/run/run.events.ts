@@ -48,10 +48,81 @@ export type RunParamsLogged = DomainEvent<
   { readonly runId: string; readonly params: readonly KeyValue[] }
 >;
 
+/**
+ * Metric points for one run, columnar (one event per batch, never one per point): point i is
+ * (keys[k[i]], value v[i], timestamp t[i] ms, step s[i]). JSON cannot hold NaN, so a NaN value is
+ * stored as 0 with its index listed in `nan`; +-Infinity arrives already clamped to +-MAX_VALUE, as
+ * MLflow stores it. `extras` carries MLflow 3's optional per-point model_id / dataset fields.
+ */
+export interface MetricColumns {
+  readonly keys: readonly string[];
+  readonly k: readonly number[];
+  readonly v: readonly number[];
+  readonly t: readonly number[];
+  readonly s: readonly number[];
+  readonly nan?: readonly number[];
+  readonly extras?: readonly {
+    readonly i: number;
+    readonly model_id?: string;
+    readonly dataset_name?: string;
+    readonly dataset_digest?: string;
+  }[];
+}
+export type MetricsLogged = DomainEvent<
+  'MetricsLogged',
+  { readonly runId: string } & MetricColumns
+>;
+
+/** A dataset as MLflow's log-inputs carries it. */
+export interface DatasetRecord {
+  readonly name: string;
+  readonly digest: string;
+  readonly source_type: string;
+  readonly source: string;
+  readonly schema?: string;
+  readonly profile?: string;
+}
+export interface DatasetInputRecord {
+  readonly tags: readonly KeyValue[];
+  readonly dataset: DatasetRecord;
+}
+/** Datasets (and 3.x model inputs) used by a run. */
+export type RunInputsLogged = DomainEvent<
+  'RunInputsLogged',
+  {
+    readonly runId: string;
+    readonly datasets: readonly DatasetInputRecord[];
+    readonly models?: readonly { readonly model_id: string }[];
+  }
+>;
+/** 3.x logged models produced by a run (runs/outputs). */
+export type RunOutputsLogged = DomainEvent<
+  'RunOutputsLogged',
+  {
+    readonly runId: string;
+    readonly models: readonly { readonly model_id: string; readonly step: number }[];
+  }
+>;
+
 export type RunEvent =
-  RunCreated | RunUpdated | RunDeleted | RunRestored | RunTagsSet | RunTagDeleted | RunParamsLogged;
+  | RunCreated
+  | RunUpdated
+  | RunDeleted
+  | RunRestored
+  | RunTagsSet
+  | RunTagDeleted
+  | RunParamsLogged
+  | MetricsLogged
+  | RunInputsLogged
+  | RunOutputsLogged;
 
 export const RUN_EVENT_TYPES = [
+  'MetricsLogged',
+  'RunInputsLogged',
+  'RunOutputsLogged',
+  'MetricsLogged',
+  'RunInputsLogged',
+  'RunOutputsLogged',
   'RunCreated',
   'RunUpdated',
   'RunDeleted',
