@@ -1,5 +1,7 @@
 export * from './experiment/experiment.decider.js';
 export * from './experiment/experiment.events.js';
+export * from './metrics/metric-chunks.js';
+export * from './metrics/metric-points.js';
 export * from './read-models/tracking-docs.js';
 export * from './run/run-names.js';
 export * from './run/run.decider.js';

@@ -2,6 +2,11 @@ import { invalidParameter, notFound, type Decider } from '@ledgerflow/contracts'
 import type { KeyValue } from '../experiment/experiment.events.js';
 import type { LifecycleStage } from '../experiment/experiment.decider.js';
 import { RUN_NAME_TAG, type RunEvent, type RunStatus } from './run.events.js';
+import {
+  metricColumnsOf,
+  validateBatchLimits,
+  type MetricPoint,
+} from '../metrics/metric-points.js';
 
 /** What a run decision must know about the run's experiment (loaded by the handler). */
 export interface ExperimentFacts {
@@ -34,7 +39,19 @@ export type RunCommand =
   | { readonly type: 'RestoreRun'; readonly runId: string }
   | { readonly type: 'SetRunTags'; readonly runId: string; readonly tags: readonly KeyValue[] }
   | { readonly type: 'DeleteRunTag'; readonly runId: string; readonly key: string }
-  | { readonly type: 'LogRunParams'; readonly runId: string; readonly params: readonly KeyValue[] };
+  | { readonly type: 'LogRunParams'; readonly runId: string; readonly params: readonly KeyValue[] }
+  | {
+      readonly type: 'LogMetrics';
+      readonly runId: string;
+      readonly metrics: readonly MetricPoint[];
+    }
+  | {
+      readonly type: 'LogBatch';
+      readonly runId: string;
+      readonly metrics: readonly MetricPoint[];
+      readonly params: readonly KeyValue[];
+      readonly tags: readonly KeyValue[];
+    };
 
 /** A command plus the experiment facts it is decided against. */
 export interface RunCommandEnvelope {
@@ -163,27 +180,46 @@ export const runDecider: Decider<RunCommandEnvelope, RunState, RunEvent> = {
         }
         return [{ type: 'RunTagDeleted', data: { runId: command.runId, key: command.key } }];
       case 'LogRunParams': {
+        requireUniqueParamKeys(command.params);
         requireActiveRun(state, experiment);
-        const fresh: KeyValue[] = [];
-        const seen = new Set<string>();
-        for (const p of command.params) {
-          if (seen.has(p.key)) {
-            throw invalidParameter(
-              `Duplicate parameter keys have been submitted: ['${p.key}']. Please ensure the request contains only one param value per param key.`,
-            );
-          }
-          seen.add(p.key);
-          const old = state.params.get(p.key);
-          if (old === undefined) fresh.push(p);
-          else if (old !== p.value) {
-            throw invalidParameter(
-              `Changing param values is not allowed. Param with key='${p.key}' was already logged with value='${old}' for run ID='${command.runId}'. Attempted logging new value '${p.value}'.`,
-            );
-          }
-        }
+        const fresh = freshParams(state, command.runId, command.params);
         return fresh.length === 0
           ? []
           : [{ type: 'RunParamsLogged', data: { runId: command.runId, params: fresh } }];
+      }
+      case 'LogMetrics': {
+        requireActiveRun(state, experiment);
+        if (command.metrics.length === 0) return [];
+        return [
+          {
+            type: 'MetricsLogged',
+            data: { runId: command.runId, ...metricColumnsOf(command.metrics) },
+          },
+        ];
+      }
+      case 'LogBatch': {
+        // MLflow's order: limits, unique param keys, run active, then params before anything else,
+        // so a param conflict refuses the whole batch and nothing is written.
+        validateBatchLimits(command.metrics.length, command.params.length, command.tags.length);
+        requireUniqueParamKeys(command.params);
+        requireActiveRun(state, experiment);
+        const fresh = freshParams(state, command.runId, command.params);
+        const events: RunEvent[] = [];
+        if (fresh.length > 0)
+          events.push({ type: 'RunParamsLogged', data: { runId: command.runId, params: fresh } });
+        if (command.metrics.length > 0) {
+          events.push({
+            type: 'MetricsLogged',
+            data: { runId: command.runId, ...metricColumnsOf(command.metrics) },
+          });
+        }
+        if (command.tags.length > 0) {
+          events.push({
+            type: 'RunTagsSet',
+            data: { runId: command.runId, tags: lastValuePerKey(command.tags) },
+          });
+        }
+        return events;
       }
     }
   },
@@ -245,6 +281,36 @@ function withEntry(
   const next = new Map(map);
   next.set(key, value);
   return next;
+}
+
+function requireUniqueParamKeys(params: readonly KeyValue[]): void {
+  const seen = new Set<string>();
+  const duplicates: string[] = [];
+  for (const p of params) {
+    if (seen.has(p.key)) duplicates.push(p.key);
+    seen.add(p.key);
+  }
+  if (duplicates.length > 0) {
+    // the message lists repeats as Python prints a list of str
+    throw invalidParameter(
+      `Duplicate parameter keys have been submitted: [${duplicates.map((k) => `'${k}'`).join(', ')}]. Please ensure the request contains only one param value per param key.`,
+    );
+  }
+}
+
+/** Params not logged before; a different value for a logged key is refused (params are immutable). */
+function freshParams(state: RunState, runId: string, params: readonly KeyValue[]): KeyValue[] {
+  const fresh: KeyValue[] = [];
+  for (const p of params) {
+    const old = state.params.get(p.key);
+    if (old === undefined) fresh.push(p);
+    else if (old !== p.value) {
+      throw invalidParameter(
+        `Changing param values is not allowed. Param with key='${p.key}' was already logged with value='${old}' for run ID='${runId}'. Attempted logging new value '${p.value}'.`,
+      );
+    }
+  }
+  return fresh;
 }
 
 /** In a batch the last value for a key wins, keeping first-seen key order. */
