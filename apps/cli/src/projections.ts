@@ -1,5 +1,5 @@
 import type { Projection } from '@ledgerflow/projections';
-import { trackingProjection } from '@ledgerflow/service-tracking';
+import { metricsProjection, trackingProjection } from '@ledgerflow/service-tracking';
 
 /** Every read model of the embedded server, by name. */
-export const ALL_PROJECTIONS: readonly Projection[] = [trackingProjection];
+export const ALL_PROJECTIONS: readonly Projection[] = [trackingProjection, metricsProjection];

@@ -1,8 +1,12 @@
 import { runServiceMain } from '@ledgerflow/runtime';
-import { TrackingModule, trackingProjection } from '@ledgerflow/service-tracking';
+import {
+  metricsProjection,
+  TrackingModule,
+  trackingProjection,
+} from '@ledgerflow/service-tracking';
 
 // One service in its own process, configured by env (LEDGERFLOW_PORT, LEDGERFLOW_DATA_DIR, ...).
 await runServiceMain('tracking-ingest', {
   modules: [TrackingModule],
-  projections: [trackingProjection],
+  projections: [trackingProjection, metricsProjection],
 });

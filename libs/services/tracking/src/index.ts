@@ -1,3 +1,5 @@
+export * from './metrics.projection.js';
+export * from './metrics.queries.js';
 export * from './tracking.commands.js';
 export * from './tracking.json.js';
 export * from './tracking.module.js';

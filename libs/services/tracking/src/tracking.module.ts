@@ -1,14 +1,16 @@
 import { Inject, Module, type OnApplicationBootstrap } from '@nestjs/common';
 import { LEDGERFLOW_CONFIG, type LedgerflowConfig } from '@ledgerflow/config';
 import { ExperimentsController } from './experiments.controller.js';
+import { MetricsAjaxController, MetricsController } from './metrics.controller.js';
+import { MetricsQueries } from './metrics.queries.js';
 import { RunsController } from './runs.controller.js';
 import { TrackingCommands } from './tracking.commands.js';
 import { TrackingQueries } from './tracking.queries.js';
 
 /** MLflow tracking: experiments and runs over REST. */
 @Module({
-  controllers: [ExperimentsController, RunsController],
-  providers: [TrackingCommands, TrackingQueries],
+  controllers: [ExperimentsController, MetricsAjaxController, MetricsController, RunsController],
+  providers: [MetricsQueries, TrackingCommands, TrackingQueries],
   exports: [TrackingCommands, TrackingQueries],
 })
 export class TrackingModule implements OnApplicationBootstrap {
