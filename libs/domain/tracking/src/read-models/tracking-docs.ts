@@ -157,10 +157,10 @@ export function evolveRunDoc(
     case 'MetricsLogged':
       return { ...doc, metrics: latestMetricsAfter(doc.metrics ?? [], event.data) };
     case 'RunInputsLogged': {
+      // MLflow links a (name, digest) to a run once: logging it again, even with other tags
+      // (another context), changes nothing
       const same = (a: DatasetInputRecord, b: DatasetInputRecord): boolean =>
-        a.dataset.name === b.dataset.name &&
-        a.dataset.digest === b.dataset.digest &&
-        JSON.stringify(a.tags) === JSON.stringify(b.tags);
+        a.dataset.name === b.dataset.name && a.dataset.digest === b.dataset.digest;
       const datasets = [...(doc.dataset_inputs ?? [])];
       for (const d of event.data.datasets) if (!datasets.some((x) => same(x, d))) datasets.push(d);
       const models = [...(doc.model_inputs ?? [])];

@@ -1,9 +1,22 @@
 import { invalidParameter } from '@ledgerflow/contracts';
 
 /** Comparison operators of MLflow's search grammar. */
-export type Comparator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'LIKE' | 'ILIKE' | 'IN' | 'NOT IN';
+export type Comparator =
+  | '='
+  | '!='
+  | '<'
+  | '<='
+  | '>'
+  | '>='
+  | 'LIKE'
+  | 'ILIKE'
+  | 'IN'
+  | 'NOT IN'
+  | 'IS NULL'
+  | 'IS NOT NULL';
 
-export type FilterValue = string | number | readonly string[];
+/** A comparison's right-hand side; null for IS NULL / IS NOT NULL. */
+export type FilterValue = string | number | readonly string[] | null;
 
 /** One `<entity>.<key> <comparator> <value>` clause. */
 export interface Comparison {
@@ -39,6 +52,8 @@ export interface FilterGrammar {
 
 export const STRING_COMPARATORS: readonly Comparator[] = ['=', '!=', 'LIKE', 'ILIKE'];
 export const NUMERIC_COMPARATORS: readonly Comparator[] = ['=', '!=', '<', '<=', '>', '>='];
+/** Presence tests MLflow 3 allows on run params and tags. */
+export const NULL_COMPARATORS: readonly Comparator[] = ['IS NULL', 'IS NOT NULL'];
 
 type Token =
   | { readonly kind: 'ident'; readonly text: string; readonly quotedParts: boolean }
@@ -104,8 +119,10 @@ function tokenize(filter: string): Token[] {
       // identifier: dotted parts, each bare or quoted with backticks or double quotes
       let text = '';
       let quotedParts = false;
+      let parts = 0;
       let j = i;
       for (;;) {
+        parts += 1;
         const c = src[j];
         if (c === '"' || c === '`') {
           const [part, next] = readQuoted(src, j, c, filter);
@@ -125,12 +142,15 @@ function tokenize(filter: string): Token[] {
         }
         break;
       }
-      // a lone double-quoted token is a string value (MLflow accepts "x" as a value)
+      // a lone double-quoted token where a value goes is a string (MLflow accepts "x" as a value)
+      const prev = tokens[tokens.length - 1];
       if (
-        !text.includes('.') &&
+        parts === 1 &&
         ch === '"' &&
-        tokens.length > 0 &&
-        tokens[tokens.length - 1]!.kind === 'op'
+        (prev?.kind === 'op' ||
+          prev?.kind === 'lparen' ||
+          prev?.kind === 'comma' ||
+          (prev?.kind === 'word' && (prev.text === 'LIKE' || prev.text === 'ILIKE')))
       ) {
         tokens.push({ kind: 'string', text });
       } else if (!quotedParts && /^(and|or|not|like|ilike|in|is|null)$/i.test(text)) {
@@ -213,6 +233,24 @@ export function parseFilter(
     ) {
       comparator = 'NOT IN';
       i += 2;
+    } else if (opTok?.kind === 'word' && opTok.text === 'IS') {
+      // `IS NULL` / `IS NOT NULL`: no value follows
+      const negated =
+        tokens[i + 1]?.kind === 'word' && (tokens[i + 1] as { text: string }).text === 'NOT';
+      const nullTok = tokens[i + (negated ? 2 : 1)];
+      if (nullTok?.kind !== 'word' || nullTok.text !== 'NULL') fail(filter);
+      i += negated ? 3 : 2;
+      const [entity, key] = splitIdentifier(identTok.text, grammar, filter);
+      const comparator: Comparator = negated ? 'IS NOT NULL' : 'IS NULL';
+      out.push(validateComparison({ entity, key, comparator, value: null }, grammar, filter));
+      const after = tokens[i];
+      if (after === undefined) break;
+      if (after.kind === 'word' && after.text === 'AND') {
+        i += 1;
+        if (i >= tokens.length) fail(filter);
+        continue;
+      }
+      return invalidClause(after);
     } else {
       return fail(
         filter,
@@ -297,12 +335,23 @@ function validateComparison(c: Comparison, grammar: FilterGrammar, filter: strin
   }
   if (keyRule === undefined) return fail(filter);
   if (!keyRule.comparators.includes(c.comparator)) {
+    if (c.comparator === 'IS NULL' || c.comparator === 'IS NOT NULL') {
+      return fail(
+        filter,
+        `IS NULL / IS NOT NULL is only supported for tags and params, not for '${c.entity}' '${c.key}'`,
+      );
+    }
     return fail(
       filter,
       `Invalid comparator '${c.comparator}' not one of '${keyRule.comparators.join("', '")}'`,
     );
   }
-  if (c.comparator !== 'IN' && c.comparator !== 'NOT IN') {
+  if (
+    c.comparator !== 'IN' &&
+    c.comparator !== 'NOT IN' &&
+    c.comparator !== 'IS NULL' &&
+    c.comparator !== 'IS NOT NULL'
+  ) {
     if (keyRule.valueType === 'number' && typeof c.value !== 'number') {
       return fail(
         filter,
@@ -339,6 +388,8 @@ export function sqlLike(value: string, pattern: string, caseInsensitive: boolean
 
 /** Evaluates one comparison against a value that may be missing (missing never matches). */
 export function compareValue(actual: string | number | undefined, c: Comparison): boolean {
+  if (c.comparator === 'IS NULL') return actual === undefined;
+  if (c.comparator === 'IS NOT NULL') return actual !== undefined;
   if (actual === undefined) return false;
   const v = c.value;
   switch (c.comparator) {
