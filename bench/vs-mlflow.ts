@@ -1,0 +1,381 @@
+// Side by side with the reference `mlflow server` (PyPI, SQLite backend, this machine), in one run:
+//  1. log-batch of 1000 metrics per request from 20 concurrent clients: points/s, and the ratio;
+//  2. runs/search over N runs (20 params, 20 metrics, 10 tags each) with
+//     `metrics.m1 > 0.5 and params.p1 = 'x'`, ordered by a metric, top 100: p50 and p95, and the ratio.
+// Both servers get the same requests from this process and the same data (the reference is loaded
+// in bulk into its own schema by bench/reference/load_mlflow_runs.py; Ledgerflow from events).
+//   npm run build && node dist/bench/vs-mlflow.js [--runs 100000] [--seconds 15] [--ref-queries 5]
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import type { NewEvent } from '@ledgerflow/contracts';
+import { SqliteEventStore, type StreamWrite } from '@ledgerflow/event-store';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function argument(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
+const RUNS = Number(argument('runs', '100000'));
+const SECONDS = Number(argument('seconds', '15'));
+const REF_QUERIES = Number(argument('ref-queries', '5'));
+const LF_QUERIES = Number(argument('queries', '200'));
+const OUT = path.resolve(root, argument('out', 'bench/results/vs-mlflow.json'));
+const CLIENTS = 20;
+const METRICS_PER_REQUEST = 1000;
+const FILTER = "metrics.m1 > 0.5 and params.p1 = 'x'";
+const ORDER_BY = ['metrics.m2 DESC'];
+
+// ---- the synthetic runs (same formulas as bench/reference/load_mlflow_runs.py) ----
+const PARAMS = 20;
+const METRICS = 20;
+const TAGS = 10;
+const BASE_TIME = 1_700_000_000_000;
+export const runId = (i: number): string => i.toString(16).padStart(32, '0');
+export const metricValue = (i: number, j: number): number =>
+  ((i * 2654435761 + j * 40503) % 4294967296) / 4294967296;
+
+/** The events the tracking service would append for synthetic run i. */
+function runEvents(i: number, experimentId: string): NewEvent[] {
+  const id = runId(i);
+  const start = BASE_TIME + i * 1000;
+  const meta = { actor: 'bench', correlationId: `bench-${i}`, causationId: null };
+  const ev = (n: number, type: string, data: unknown): NewEvent => ({
+    id: `${id}-${n}`,
+    type,
+    schemaVersion: 1,
+    occurredAt: start,
+    data,
+    metadata: meta,
+  });
+  const tags = [
+    ...Array.from({ length: TAGS }, (_, j) => ({ key: `t${j}`, value: `tag${(i + j) % 10}` })),
+    { key: 'mlflow.runName', value: `run-${i}` },
+  ];
+  return [
+    ev(0, 'RunCreated', {
+      runId: id,
+      experimentId,
+      userId: 'bench',
+      runName: `run-${i}`,
+      startTime: start,
+      artifactUri: `mlflow-artifacts:/${experimentId}/${id}/artifacts`,
+      tags,
+    }),
+    ev(1, 'RunParamsLogged', {
+      runId: id,
+      params: Array.from({ length: PARAMS }, (_, j) => ({
+        key: `p${j}`,
+        value: j === 1 ? (['x', 'y', 'z'][i % 3] as string) : `v${(i * 7 + j) % 100}`,
+      })),
+    }),
+    ev(2, 'MetricsLogged', {
+      runId: id,
+      keys: Array.from({ length: METRICS }, (_, j) => `m${j}`),
+      k: Array.from({ length: METRICS }, (_, j) => j),
+      v: Array.from({ length: METRICS }, (_, j) => metricValue(i, j)),
+      t: Array.from({ length: METRICS }, () => start),
+      s: Array.from({ length: METRICS }, () => 0),
+    }),
+    ev(3, 'RunUpdated', { runId: id, status: 'FINISHED', endTime: start + 500 }),
+  ];
+}
+
+// ---- servers ----
+interface Server {
+  readonly name: string;
+  readonly url: string;
+  readonly process: ChildProcess;
+}
+
+async function waitHealthy(url: string, child: ChildProcess, seconds: number): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no /health at ${url} within ${seconds} s`);
+}
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startLedgerflow(dataDir: string): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'bin/ledgerflow.js'), 'server', '--port', String(port), '--data-dir', dataDir],
+    {
+      env: { ...process.env, LEDGERFLOW_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url, child, 600);
+  return { name: 'ledgerflow', url, process: child };
+}
+
+function pythonVenv(): string {
+  return execFileSync('bash', [path.join(root, 'tools/python-env.sh')], {
+    encoding: 'utf8',
+  }).trim();
+}
+
+async function startMlflow(dir: string, venv: string): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(
+    path.join(venv, 'bin/mlflow'),
+    [
+      'server',
+      '--backend-store-uri',
+      `sqlite:///${dir}/mlflow.db`,
+      '--default-artifact-root',
+      `${dir}/artifacts`,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+    ],
+    {
+      env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url, child, 300);
+  return { name: 'mlflow', url, process: child };
+}
+
+async function stop(server: Server): Promise<void> {
+  if (server.process.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    server.process.once('exit', () => resolve());
+    server.process.kill('SIGTERM');
+    setTimeout(() => server.process.kill('SIGKILL'), 10_000).unref();
+  });
+}
+
+async function post(url: string, route: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${url}/api/2.0/mlflow/${route}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${route}: ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+// ---- 1. log-batch throughput ----
+async function logBatchThroughput(
+  server: Server,
+): Promise<{ points: number; seconds: number; pointsPerSecond: number; requestP50Ms: number }> {
+  const experimentId = (
+    await post(server.url, 'experiments/create', { name: `log-batch-${Date.now()}` })
+  )['experiment_id'] as string;
+  const runs: string[] = [];
+  for (let c = 0; c < CLIENTS; c++) {
+    const r = (await post(server.url, 'runs/create', {
+      experiment_id: experimentId,
+      start_time: Date.now(),
+    })) as { run: { info: { run_id: string } } };
+    runs.push(r.run.info.run_id);
+  }
+  let points = 0;
+  const latencies: number[] = [];
+  const started = performance.now();
+  const deadline = started + SECONDS * 1000;
+  await Promise.all(
+    runs.map(async (run_id, c) => {
+      for (let step = 0; performance.now() < deadline; step++) {
+        const ts = Date.now();
+        const metrics = Array.from({ length: METRICS_PER_REQUEST }, (_, m) => ({
+          key: `m${m % 100}`,
+          value: Math.sin(step + m + c),
+          timestamp: ts,
+          step: step * 10 + Math.floor(m / 100),
+        }));
+        const t0 = performance.now();
+        await post(server.url, 'runs/log-batch', { run_id, metrics });
+        latencies.push(performance.now() - t0);
+        points += METRICS_PER_REQUEST;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    points,
+    seconds,
+    pointsPerSecond: Math.round(points / seconds),
+    requestP50Ms: Number(percentile(latencies, 50).toFixed(1)),
+  };
+}
+
+// ---- 2. search ----
+async function searchLatency(
+  server: Server,
+  experimentId: string,
+  queries: number,
+): Promise<{ queries: number; p50Ms: number; p95Ms: number; matchesFirstPage: number }> {
+  const times: number[] = [];
+  let returned = 0;
+  for (let q = 0; q < queries; q++) {
+    const t0 = performance.now();
+    const r = (await post(server.url, 'runs/search', {
+      experiment_ids: [experimentId],
+      filter: FILTER,
+      order_by: ORDER_BY,
+      max_results: 100,
+    })) as { runs?: unknown[] };
+    times.push(performance.now() - t0);
+    returned = r.runs?.length ?? 0;
+  }
+  times.sort((a, b) => a - b);
+  return {
+    queries,
+    p50Ms: Number(percentile(times, 50).toFixed(2)),
+    p95Ms: Number(percentile(times, 95).toFixed(2)),
+    matchesFirstPage: returned,
+  };
+}
+
+async function loadLedgerflowRuns(dataDir: string): Promise<string> {
+  // create the experiment through the API, then append the runs' events straight into the log
+  let server = await startLedgerflow(dataDir);
+  const experimentId = (await post(server.url, 'experiments/create', { name: 'search-bench' }))[
+    'experiment_id'
+  ] as string;
+  await stop(server);
+  const store = new SqliteEventStore({
+    path: path.join(dataDir, 'events.db'),
+    synchronous: 'normal',
+  });
+  for (let from = 0; from < RUNS; from += 1000) {
+    const writes: StreamWrite[] = [];
+    for (let i = from; i < Math.min(RUNS, from + 1000); i++) {
+      writes.push({
+        stream: `run-${runId(i)}`,
+        expectedRevision: 'no_stream',
+        events: runEvents(i, experimentId),
+      });
+    }
+    await store.appendMulti(writes);
+  }
+  await store.close();
+  server = await startLedgerflow(dataDir); // catches the read models up before it answers /health
+  await stop(server);
+  return experimentId;
+}
+
+async function main(): Promise<void> {
+  execFileSync(process.execPath, [path.join(root, 'tools/build.mjs'), '--quiet']);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'ledgerflow-vs-mlflow-'));
+  const venv = pythonVenv();
+  const result: Record<string, unknown> = {
+    benchmark: 'vs-mlflow',
+    date: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      node: process.version,
+      loadAverage: os.loadavg(),
+    },
+    reference: execFileSync(
+      path.join(venv, 'bin/python'),
+      ['-c', 'import mlflow; print(mlflow.__version__)'],
+      { encoding: 'utf8' },
+    ).trim(),
+  };
+  try {
+    // 1. log-batch, fresh data dirs
+    const lf = await startLedgerflow(path.join(work, 'lf-ingest'));
+    const lfIngest = await logBatchThroughput(lf);
+    await stop(lf);
+    mkdirSync(path.join(work, 'ml-ingest'));
+    const ml = await startMlflow(path.join(work, 'ml-ingest'), venv);
+    const mlIngest = await logBatchThroughput(ml);
+    await stop(ml);
+    result['logBatch'] = {
+      clients: CLIENTS,
+      metricsPerRequest: METRICS_PER_REQUEST,
+      seconds: SECONDS,
+      ledgerflow: lfIngest,
+      mlflow: mlIngest,
+      ratio: Number((lfIngest.pointsPerSecond / mlIngest.pointsPerSecond).toFixed(1)),
+    };
+    console.error('log-batch', JSON.stringify(result['logBatch']));
+
+    // 2. search over RUNS runs
+    const lfDir = path.join(work, 'lf-search');
+    const t0 = performance.now();
+    const lfExperiment = await loadLedgerflowRuns(lfDir);
+    const lfLoadS = (performance.now() - t0) / 1000;
+    const mlDir = path.join(work, 'ml-search');
+    mkdirSync(mlDir);
+    const t1 = performance.now();
+    const mlExperiment = execFileSync(
+      path.join(venv, 'bin/python'),
+      [
+        path.join(root, 'bench/reference/load_mlflow_runs.py'),
+        path.join(mlDir, 'mlflow.db'),
+        path.join(mlDir, 'artifacts'),
+        'search-bench',
+        String(RUNS),
+      ],
+      { encoding: 'utf8', env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' } },
+    )
+      .trim()
+      .split('\n')
+      .pop()!;
+    const mlLoadS = (performance.now() - t1) / 1000;
+    const lf2 = await startLedgerflow(lfDir);
+    await searchLatency(lf2, lfExperiment, 5); // warm-up
+    const lfSearch = await searchLatency(lf2, lfExperiment, LF_QUERIES);
+    await stop(lf2);
+    const ml2 = await startMlflow(mlDir, venv);
+    await searchLatency(ml2, mlExperiment, 1); // warm-up
+    const mlSearch = await searchLatency(ml2, mlExperiment, REF_QUERIES);
+    await stop(ml2);
+    result['search'] = {
+      runs: RUNS,
+      perRun: { params: PARAMS, metrics: METRICS, tags: TAGS },
+      filter: FILTER,
+      orderBy: ORDER_BY,
+      maxResults: 100,
+      loadSeconds: { ledgerflow: Number(lfLoadS.toFixed(1)), mlflow: Number(mlLoadS.toFixed(1)) },
+      ledgerflow: lfSearch,
+      mlflow: mlSearch,
+      ratioP50: Number((mlSearch.p50Ms / lfSearch.p50Ms).toFixed(1)),
+    };
+    console.error('search', JSON.stringify(result['search']));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  mkdirSync(path.dirname(OUT), { recursive: true });
+  writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(JSON.stringify(result, null, 2));
+}
+
+await main();
