@@ -1,5 +1,13 @@
 import type { Projection } from '@ledgerflow/projections';
-import { metricsProjection, trackingProjection } from '@ledgerflow/service-tracking';
+import {
+  loggedModelsProjection,
+  metricsProjection,
+  trackingProjection,
+} from '@ledgerflow/service-tracking';
 
 /** Every read model of the embedded server, by name. */
-export const ALL_PROJECTIONS: readonly Projection[] = [trackingProjection, metricsProjection];
+export const ALL_PROJECTIONS: readonly Projection[] = [
+  trackingProjection,
+  metricsProjection,
+  loggedModelsProjection,
+];

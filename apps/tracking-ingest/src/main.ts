@@ -1,5 +1,6 @@
 import { runServiceMain } from '@ledgerflow/runtime';
 import {
+  loggedModelsProjection,
   metricsProjection,
   TrackingModule,
   trackingProjection,
@@ -8,5 +9,5 @@ import {
 // One service in its own process, configured by env (LEDGERFLOW_PORT, LEDGERFLOW_DATA_DIR, ...).
 await runServiceMain('tracking-ingest', {
   modules: [TrackingModule],
-  projections: [trackingProjection, metricsProjection],
+  projections: [trackingProjection, metricsProjection, loggedModelsProjection],
 });

@@ -1,3 +1,6 @@
+export * from './logged-models.json.js';
+export * from './logged-models.projection.js';
+export * from './logged-models.queries.js';
 export * from './metrics.projection.js';
 export * from './metrics.queries.js';
 export * from './tracking.commands.js';

@@ -1,17 +1,34 @@
 import { Inject, Module, type OnApplicationBootstrap } from '@nestjs/common';
 import { LEDGERFLOW_CONFIG, type LedgerflowConfig } from '@ledgerflow/config';
 import { ExperimentsController } from './experiments.controller.js';
+import { LoggedModelCommands } from './logged-models.commands.js';
+import { LoggedModelsController } from './logged-models.controller.js';
+import { LoggedModelQueries } from './logged-models.queries.js';
 import { MetricsAjaxController, MetricsController } from './metrics.controller.js';
 import { MetricsQueries } from './metrics.queries.js';
+import { RunModelsController } from './run-models.controller.js';
 import { RunsController } from './runs.controller.js';
 import { TrackingCommands } from './tracking.commands.js';
 import { TrackingQueries } from './tracking.queries.js';
 
 /** MLflow tracking: experiments and runs over REST. */
 @Module({
-  controllers: [ExperimentsController, MetricsAjaxController, MetricsController, RunsController],
-  providers: [MetricsQueries, TrackingCommands, TrackingQueries],
-  exports: [TrackingCommands, TrackingQueries],
+  controllers: [
+    ExperimentsController,
+    LoggedModelsController,
+    MetricsAjaxController,
+    MetricsController,
+    RunModelsController,
+    RunsController,
+  ],
+  providers: [
+    LoggedModelCommands,
+    LoggedModelQueries,
+    MetricsQueries,
+    TrackingCommands,
+    TrackingQueries,
+  ],
+  exports: [LoggedModelQueries, TrackingCommands, TrackingQueries],
 })
 export class TrackingModule implements OnApplicationBootstrap {
   constructor(

@@ -1,0 +1,33 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  loggedModelNotFound,
+  searchLoggedModels,
+  type LoggedModelDoc,
+  type LoggedModelSearch,
+} from '@ledgerflow/domain-tracking';
+import type { ReadModelReader } from '@ledgerflow/projections';
+import { LOGGED_MODELS } from './logged-models.projection.js';
+import { READ_MODEL_READER } from './tokens.js';
+
+/** The read side of logged models: answers from the logged-models read model only. */
+@Injectable()
+export class LoggedModelQueries {
+  constructor(@Inject(READ_MODEL_READER) private readonly reader: ReadModelReader) {}
+
+  /** A logged model; a deleted one only when `allowDeleted` (MLflow's allow_deleted). */
+  async model(modelId: string, allowDeleted = false): Promise<LoggedModelDoc> {
+    const doc = await this.reader.get<LoggedModelDoc>(LOGGED_MODELS, modelId);
+    if (doc === undefined || (!allowDeleted && doc.lifecycle_stage === 'deleted'))
+      throw loggedModelNotFound(modelId);
+    return doc;
+  }
+
+  async search(
+    query: LoggedModelSearch,
+  ): Promise<{ models: LoggedModelDoc[]; nextPageToken?: string }> {
+    const docs: LoggedModelDoc[] = [];
+    for (const id of new Set(query.experimentIds))
+      docs.push(...(await this.reader.find<LoggedModelDoc>(LOGGED_MODELS, 'experiment_id', id)));
+    return searchLoggedModels(docs, query);
+  }
+}
