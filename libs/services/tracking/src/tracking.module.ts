@@ -7,6 +7,9 @@ import { LoggedModelQueries } from './logged-models.queries.js';
 import { MetricsAjaxController, MetricsController } from './metrics.controller.js';
 import { MetricsQueries } from './metrics.queries.js';
 import { RunModelsController } from './run-models.controller.js';
+import { RunInputsCommands } from './run-inputs.commands.js';
+import { RunSearchController } from './run-search.controller.js';
+import { RunSearchQueries } from './run-search.queries.js';
 import { RunsController } from './runs.controller.js';
 import { TrackingCommands } from './tracking.commands.js';
 import { TrackingQueries } from './tracking.queries.js';
@@ -19,12 +22,15 @@ import { TrackingQueries } from './tracking.queries.js';
     MetricsAjaxController,
     MetricsController,
     RunModelsController,
+    RunSearchController,
     RunsController,
   ],
   providers: [
     LoggedModelCommands,
     LoggedModelQueries,
     MetricsQueries,
+    RunInputsCommands,
+    RunSearchQueries,
     TrackingCommands,
     TrackingQueries,
   ],

@@ -1,0 +1,27 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  prepareRunSearch,
+  searchPrepared,
+  type RunDoc,
+  type RunSearch,
+  type RunSearchResult,
+} from '@ledgerflow/domain-tracking';
+import type { ReadModelReader } from '@ledgerflow/projections';
+import { READ_MODEL_READER } from './tokens.js';
+import { RUNS } from './tracking.projection.js';
+
+/** runs/search over the runs read model. */
+@Injectable()
+export class RunSearchQueries {
+  constructor(@Inject(READ_MODEL_READER) private readonly reader: ReadModelReader) {}
+
+  /** Validates the query first, then reads only the requested experiments' runs (indexed). */
+  async search(query: RunSearch): Promise<RunSearchResult> {
+    const prepared = prepareRunSearch(query);
+    const docs: RunDoc[][] = [];
+    for (const experimentId of prepared.experimentIds) {
+      docs.push(await this.reader.find<RunDoc>(RUNS, 'experiment_id', experimentId));
+    }
+    return searchPrepared(docs.length === 1 ? docs[0]! : docs.flat(), prepared);
+  }
+}
