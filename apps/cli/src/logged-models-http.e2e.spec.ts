@@ -253,6 +253,80 @@ describe('logged models, runs/outputs and runs/log-model over MLflow REST (embed
     ]);
   });
 
+  it('shows metrics logged with a model_id in the model, and filters and orders by them', async () => {
+    const exp = await experiment('lm-metrics');
+    const runId = await run(exp);
+    const a = info(await model({ experiment_id: exp, name: 'a', source_run_id: runId }));
+    const b = info(await model({ experiment_id: exp, name: 'b', source_run_id: runId }));
+    const batch = await post('runs/log-batch', {
+      run_id: runId,
+      metrics: [
+        {
+          key: 'acc',
+          value: 0.7,
+          timestamp: 10,
+          step: 0,
+          model_id: a['model_id'],
+          dataset_name: 'test',
+          dataset_digest: 'd1',
+        },
+        { key: 'acc', value: 0.9, timestamp: 11, step: 1, model_id: a['model_id'] },
+        { key: 'acc', value: 0.8, timestamp: 10, step: 0, model_id: b['model_id'] },
+        { key: 'loss', value: 'NaN', timestamp: 10, step: 0, model_id: b['model_id'] },
+        { key: 'acc', value: 0.1, timestamp: 10, step: 0 },
+      ],
+    });
+    expect(batch.status).toBe(200);
+    await post('runs/log-metric', {
+      run_id: runId,
+      key: 'acc',
+      value: 0.95,
+      timestamp: 12,
+      step: 2,
+      model_id: a['model_id'],
+    });
+    const fetched = (await get(`logged-models/${a['model_id'] as string}`)).body['model'] as Json;
+    expect((fetched['data'] as Json)['metrics']).toEqual([
+      {
+        key: 'acc',
+        value: 0.7,
+        timestamp: 10,
+        step: 0,
+        dataset_name: 'test',
+        dataset_digest: 'd1',
+        model_id: a['model_id'],
+        run_id: runId,
+      },
+      { key: 'acc', value: 0.9, timestamp: 11, step: 1, model_id: a['model_id'], run_id: runId },
+      { key: 'acc', value: 0.95, timestamp: 12, step: 2, model_id: a['model_id'], run_id: runId },
+    ]);
+    const bData = ((await get(`logged-models/${b['model_id'] as string}`)).body['model'] as Json)[
+      'data'
+    ] as Json;
+    expect(bData['metrics']).toContainEqual({
+      key: 'loss',
+      value: 'NaN',
+      timestamp: 10,
+      step: 0,
+      model_id: b['model_id'],
+      run_id: runId,
+    });
+
+    const names = async (body: Json): Promise<string[]> =>
+      (
+        ((await post('logged-models/search', { experiment_ids: [exp], ...body })).body['models'] as
+          Json[] | undefined) ?? []
+      ).map((m) => info(m)['name'] as string);
+    expect(await names({ filter: 'metrics.acc >= 0.9' })).toEqual(['a']);
+    expect(
+      await names({ filter: 'metrics.acc < 0.75', datasets: [{ dataset_name: 'test' }] }),
+    ).toEqual(['a']);
+    expect(await names({ order_by: [{ field_name: 'metrics.acc', ascending: true }] })).toEqual([
+      'b',
+      'a',
+    ]);
+  });
+
   it('answers 501 for logged-model artifact listing until artifact storage exists', async () => {
     const exp = await experiment('lm-artifacts');
     const id = info(await model({ experiment_id: exp }))['model_id'] as string;
