@@ -85,6 +85,11 @@ export class AggregateStore {
   ): Promise<ExecuteResult> {
     for (let attempt = 1; ; attempt++) {
       const writes: StreamWrite[] = [];
+      const decidedStates: {
+        stream: string;
+        state: unknown;
+        decider: Decider<unknown, unknown, DomainEvent>;
+      }[] = [];
       const now = this.clock.now();
       const ctx = { now, newId: () => this.ids.next() };
       for (const cmd of cmds) {
@@ -92,6 +97,7 @@ export class AggregateStore {
         const command = cmd.prepare ? await cmd.prepare() : cmd.command;
         const decided = cmd.decider.decide(command, state, ctx);
         if (decided.length === 0) continue;
+        decidedStates.push({ stream: cmd.stream, state, decider: cmd.decider });
         writes.push({
           stream: cmd.stream,
           expectedRevision: revision === -1 ? 'no_stream' : revision,
@@ -116,6 +122,15 @@ export class AggregateStore {
                 writes[0].events,
               )
             : await this.events.appendMulti(writes);
+        // The append proved the decided-on state current, so fold our own events into the cache:
+        // the next load of these streams reads nothing back from the log.
+        for (const { stream, state, decider } of decidedStates) {
+          let next = state;
+          for (const e of result.events)
+            if (e.stream === stream) next = decider.evolve(next, e, e);
+          const revision = result.revisions.get(stream);
+          if (revision !== undefined) this.remember(stream, revision, next);
+        }
         return { events: result.events, lastPosition: result.lastPosition };
       } catch (error) {
         if (error instanceof WrongExpectedRevisionError && attempt < attempts) {
