@@ -138,6 +138,27 @@ describe('metrics over MLflow REST (embedded server)', () => {
     ]);
   });
 
+  it('accepts many concurrent batches to one run (as async logging sends them)', async () => {
+    const run = await newRun();
+    const replies = await Promise.all(
+      Array.from({ length: 24 }, (_, b) =>
+        post('runs/log-batch', {
+          run_id: run,
+          metrics: Array.from({ length: 10 }, (_, i) => ({
+            key: 'c',
+            value: b,
+            timestamp: 1,
+            step: b * 10 + i,
+          })),
+        }),
+      ),
+    );
+    expect(replies.map((r) => r.status)).toEqual(replies.map(() => 200));
+    expect((await history(run, 'c')).map((p) => p.step)).toEqual(
+      Array.from({ length: 240 }, (_, i) => i),
+    );
+  });
+
   it('writes params, metrics and tags of a batch together', async () => {
     const run = await newRun();
     const r = await post('runs/log-batch', {

@@ -55,9 +55,32 @@ function queryInt(msg: RequestMessage, field: string, message?: string): number 
   return n;
 }
 
+/**
+ * Runs tasks one at a time per key. Clients log to one run from many threads (MLflow's async
+ * logging uses a pool of 10): deciding them concurrently on the same run revision would make all
+ * but one fail the expected-revision check per group commit and exhaust the store's retries.
+ */
+class KeyedLanes {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const next = previous.then(task, task);
+    const tail = next.catch(() => undefined);
+    this.tails.set(key, tail);
+    try {
+      return await next;
+    } finally {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
 /** MLflow's metric logging and history endpoints, under /api/2.0 and the /ajax-api/2.0 mirror. */
 @Controller(['api/2.0/mlflow', 'ajax-api/2.0/mlflow'])
 export class MetricsController {
+  private readonly runLanes = new KeyedLanes();
+
   constructor(
     @Inject(TrackingCommands) private readonly commands: TrackingCommands,
     @Inject(MetricsQueries) private readonly queries: MetricsQueries,
@@ -69,10 +92,8 @@ export class MetricsController {
   async logMetric(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const runId = runIdOf(msg);
     const metric = parseMetric(msg.raw, '');
-    await this.commands.run(
-      runId,
-      { type: 'LogMetrics', runId, metrics: [metric] },
-      metadataOf(ctx),
+    await this.runLanes.run(runId, () =>
+      this.commands.run(runId, { type: 'LogMetrics', runId, metrics: [metric] }, metadataOf(ctx)),
     );
     return {};
   }
@@ -113,10 +134,8 @@ export class MetricsController {
     const metrics = rawMetrics.map((m, i) => parseMetric(m, `metrics[${i}]`));
     const params = rawParams.map((p, i) => param(p['key'], p['value'], truncate, `params[${i}]`));
     const tags = rawTags.map((t, i) => runTag(t['key'], t['value'], truncate, `tags[${i}]`));
-    await this.commands.run(
-      runId,
-      { type: 'LogBatch', runId, metrics, params, tags },
-      metadataOf(ctx),
+    await this.runLanes.run(runId, () =>
+      this.commands.run(runId, { type: 'LogBatch', runId, metrics, params, tags }, metadataOf(ctx)),
     );
     return {};
   }
