@@ -1,7 +1,5 @@
 export * from './experiment/experiment.decider.js';
 export * from './experiment/experiment.events.js';
-export * from './metrics/metric-chunks.js';
-export * from './metrics/metric-points.js';
 export * from './logged-model/logged-model-doc.js';
 export * from './logged-model/logged-model-search.js';
 export * from './logged-model/logged-model.decider.js';
@@ -18,3 +16,6 @@ export * from './search/order-by.js';
 export * from './search/page-token.js';
 export * from './search/run-search.js';
 export * from './validation.js';
+export * from './metrics/metric-chunks.js';
+export * from './metrics/metric-points.js';
+export * from './ingest/metric-batch.js';
