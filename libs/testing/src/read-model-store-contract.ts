@@ -600,6 +600,232 @@ export function describeReadModelStoreContract(
       });
     });
 
+    describe('cached collections', () => {
+      const cachedCollections: Projection['collections'] = [
+        { name: 'items', indexes: ['kind', 'rank', 'active'], cached: true },
+        { name: 'counters', cached: true },
+      ];
+      const cached = contractProjection({ collections: cachedCollections });
+      const kinds = async (store: ReadModelStore, kind: string): Promise<string[]> =>
+        (await store.reader.find<{ id: string }>('items', 'kind', kind)).map((d) => d.id);
+
+      it('serves get, find, scan and count with the same answers as storage', async () => {
+        const store = await givenSetUp(cached);
+        const ids = ['b', 'a', 'B', '\u{1F600}', '\uE000', 'é', 'a0', ''];
+        await store.applyBatch(
+          cached,
+          ids.map((id, i) =>
+            contractEvent(i + 1, {
+              put: 'items',
+              id,
+              doc: { id, kind: i % 2 === 0 ? 'even' : 'odd', rank: i, gone: undefined },
+            }),
+          ),
+        );
+
+        const expected = ['', 'B', 'a', 'a0', 'b', 'é', '\uE000', '\u{1F600}'];
+        expect((await store.reader.scan<{ id: string }>('items')).map((d) => d.id)).toEqual(
+          expected,
+        );
+        expect(await kinds(store, 'even')).toEqual(['B', 'a0', 'b', '\uE000']);
+        expect(await store.reader.find('items', 'rank', '1')).toEqual([]);
+        expect(await store.reader.find('items', 'rank', 1)).toEqual([
+          { id: 'a', kind: 'odd', rank: 1 },
+        ]);
+        expect(await store.reader.get('items', 'a')).toEqual({ id: 'a', kind: 'odd', rank: 1 });
+        expect(await store.reader.count('items')).toBe(8);
+        await expect(store.reader.find('items', 'id', 'a')).rejects.toThrow(/not indexed/);
+      });
+
+      it('hands out frozen documents, the same objects until they change', async () => {
+        const store = await givenSetUp(cached);
+        const doc = { kind: 'x', list: [1] };
+        await store.applyBatch(cached, [contractEvent(1, { put: 'items', id: 'a', doc })]);
+        doc.list.push(2);
+
+        const first = await store.reader.get<{ kind: string; list: number[] }>('items', 'a');
+        expect(() => first?.list.push(3)).toThrow(TypeError);
+        expect(await store.reader.get('items', 'a')).toBe(first);
+        expect((await store.reader.find('items', 'kind', 'x'))[0]).toBe(first);
+        expect((await store.reader.scan('items'))[0]).toBe(first);
+        expect(first).toEqual({ kind: 'x', list: [1] });
+
+        await store.applyBatch(cached, [
+          contractEvent(2, { put: 'items', id: 'a', doc: { kind: 'x', list: [9] } }),
+        ]);
+        const second = await store.reader.get('items', 'a');
+        expect(second).not.toBe(first);
+        expect(second).toEqual({ kind: 'x', list: [9] });
+      });
+
+      it('moves documents between index values and forgets deleted ones', async () => {
+        const store = await givenSetUp(cached);
+        await store.applyBatch(
+          cached,
+          contractEvents(1, [
+            { put: 'items', id: 'a', doc: { id: 'a', kind: 'x' } },
+            { put: 'items', id: 'b', doc: { id: 'b', kind: 'x' } },
+            { put: 'items', id: 'c', doc: { id: 'c', kind: 'y' } },
+          ]),
+        );
+        expect(await kinds(store, 'x')).toEqual(['a', 'b']);
+
+        await store.applyBatch(
+          cached,
+          contractEvents(
+            2,
+            [{ put: 'items', id: 'a', doc: { id: 'a', kind: 'y' } }],
+            [{ delete: 'items', id: 'b' }],
+            [{ put: 'items', id: 'd', doc: { id: 'd' } }],
+          ),
+        );
+
+        expect(await kinds(store, 'x')).toEqual([]);
+        expect(await kinds(store, 'y')).toEqual(['a', 'c']);
+        expect((await store.reader.scan<{ id: string }>('items')).map((d) => d.id)).toEqual([
+          'a',
+          'c',
+          'd',
+        ]);
+        expect(await store.reader.count('items')).toBe(3);
+      });
+
+      it('keeps sorted views right across many small and large batches', async () => {
+        const store = await givenSetUp(cached);
+        const expected = new Map<string, string>();
+        let position = 0;
+        // sizes below and above the point where stores rebuild a view instead of patching it
+        for (const size of [1, 3, 300, 2, 700, 5]) {
+          const ops: ContractOp[] = [];
+          for (let i = 0; i < size; i++) {
+            const id = `id-${(position * 7919 + i * 104729) % 100003}`;
+            if (i % 5 === 4 && expected.size > 0) {
+              const victim = [...expected.keys()][i % expected.size]!;
+              expected.delete(victim);
+              ops.push({ delete: 'items', id: victim });
+            } else {
+              const kind = i % 3 === 0 ? 'x' : 'y';
+              expected.set(id, kind);
+              ops.push({ put: 'items', id, doc: { id, kind } });
+            }
+          }
+          position += 1;
+          await store.applyBatch(cached, [contractEvent(position, ...ops)]);
+          const sorted = [...expected.keys()].sort(compareCodePoints);
+          expect((await store.reader.scan<{ id: string }>('items')).map((d) => d.id)).toEqual(
+            sorted,
+          );
+          expect(await kinds(store, 'x')).toEqual(sorted.filter((id) => expected.get(id) === 'x'));
+        }
+      });
+
+      it('lets the writer read its own batch, and hides the batch from readers until it commits', async () => {
+        const store = await givenSetUp(cached);
+        await store.applyBatch(cached, [
+          contractEvent(1, { put: 'items', id: 'a', doc: { v: 1, kind: 'x' } }),
+        ]);
+        const gate = new Gate();
+        const gated = contractProjection({ gate, collections: cachedCollections });
+
+        const batch = store.applyBatch(
+          gated,
+          contractEvents(
+            2,
+            [
+              { increment: 'counters', id: 'n' },
+              { increment: 'counters', id: 'n' },
+              { put: 'items', id: 'a', doc: { v: 2, kind: 'y' } },
+              { put: 'items', id: 'b', doc: { v: 2, kind: 'x' } },
+            ],
+            [{ gate: true }],
+          ),
+        );
+        await gate.entered;
+
+        expect(await store.reader.get('items', 'a')).toEqual({ v: 1, kind: 'x' });
+        expect(await store.reader.get('items', 'b')).toBeUndefined();
+        expect(await store.reader.find('items', 'kind', 'x')).toEqual([{ v: 1, kind: 'x' }]);
+        expect(await store.reader.count('counters')).toBe(0);
+
+        gate.open();
+        await batch;
+        expect(await store.reader.get('counters', 'n')).toEqual({ n: 2 });
+        expect(await store.reader.find('items', 'kind', 'x')).toEqual([{ v: 2, kind: 'x' }]);
+        expect(await store.reader.find('items', 'kind', 'y')).toEqual([{ v: 2, kind: 'y' }]);
+      });
+
+      it('leaves the cache untouched when a batch rolls back', async () => {
+        const store = await givenSetUp(cached);
+        await store.applyBatch(cached, [
+          contractEvent(1, { put: 'items', id: 'kept', doc: { v: 1, kind: 'x' } }),
+        ]);
+        const kept = await store.reader.get('items', 'kept');
+
+        const failing = store.applyBatch(
+          cached,
+          contractEvents(
+            2,
+            [{ put: 'items', id: 'new', doc: { kind: 'x' } }],
+            [
+              { put: 'items', id: 'kept', doc: { v: 2 } },
+              { delete: 'items', id: 'kept' },
+            ],
+            [{ increment: 'counters', id: 'n' }, { fail: 'boom' }],
+          ),
+        );
+        await expect(failing).rejects.toBeInstanceOf(ProjectionApplyError);
+
+        expect(await store.reader.get('items', 'kept')).toBe(kept);
+        expect(await store.reader.get('items', 'new')).toBeUndefined();
+        expect(await store.reader.find('items', 'kind', 'x')).toEqual([{ v: 1, kind: 'x' }]);
+        expect(await store.reader.count('counters')).toBe(0);
+        expect(
+          await store.applyBatch(cached, [contractEvent(2, { increment: 'counters', id: 'n' })]),
+        ).toBe(1);
+        expect(await store.reader.get('counters', 'n')).toEqual({ n: 1 });
+      });
+
+      it('empties on drop and fills again on rebuild, to the same content hash', async () => {
+        const store = await givenSetUp(cached);
+        const events = contractEvents(
+          1,
+          [{ put: 'items', id: 'a', doc: { kind: 'x' } }],
+          [{ increment: 'counters', id: 'n' }],
+        );
+        await store.applyBatch(cached, events);
+        const hash = await store.contentHash(cached);
+
+        await store.drop(cached);
+        await store.setup(cached);
+        expect(await store.reader.count('items')).toBe(0);
+        expect(await store.reader.find('items', 'kind', 'x')).toEqual([]);
+        expect(await store.reader.get('counters', 'n')).toBeUndefined();
+
+        await store.applyBatch(cached, events);
+        expect(await store.reader.find('items', 'kind', 'x')).toEqual([{ kind: 'x' }]);
+        expect(await store.reader.get('counters', 'n')).toEqual({ n: 1 });
+        expect(await store.contentHash(cached)).toBe(hash);
+      });
+
+      it('loads what is stored when a collection becomes cached, and stops caching when it is not', async () => {
+        const store = await givenSetUp(projection);
+        await store.applyBatch(projection, [
+          contractEvent(1, { put: 'items', id: 'a', doc: { kind: 'x' } }),
+        ]);
+
+        await store.setup(cached);
+        const doc = await store.reader.get('items', 'a');
+        expect(doc).toEqual({ kind: 'x' });
+        expect(Object.isFrozen(doc)).toBe(true);
+        expect(await store.reader.find('items', 'kind', 'x')).toEqual([{ kind: 'x' }]);
+
+        await store.setup(projection);
+        const copy = await store.reader.get('items', 'a');
+        expect(copy).toEqual({ kind: 'x' });
+        expect(Object.isFrozen(copy)).toBe(false);
+      });
+    });
+
     describe('drop', () => {
       it('deletes documents and checkpoint, leaving the collections usable', async () => {
         const store = await givenSetUp();

@@ -6,6 +6,7 @@ import {
   type IndexValue,
 } from './collection-catalog.js';
 import { ContentHasher, compareCodePoints } from './canonical-json.js';
+import { deepFreeze, DocumentCache } from './document-cache.js';
 import type {
   Doc,
   Projection,
@@ -22,6 +23,8 @@ interface Entry {
   readonly json: string;
   /** Index key of each declared index field, in the collection's index order. */
   readonly keys: readonly (string | undefined)[];
+  /** The parsed, frozen document, kept for cached collections only. */
+  readonly doc?: Doc;
 }
 
 interface Collection {
@@ -30,6 +33,8 @@ interface Collection {
   readonly docs: Map<string, Entry>;
   /** field → index key → ids */
   readonly index: Map<string, Map<string, Set<string>>>;
+  /** Present when the collection is declared `cached`: readers are served from it. */
+  readonly cache?: DocumentCache;
 }
 
 interface Checkpoint {
@@ -56,7 +61,9 @@ export class InMemoryReadModelStore implements ReadModelStore {
   constructor() {
     this.reader = {
       get: async <T extends Doc = Doc>(collection: string, id: string) => {
-        const entry = this.collectionOf(this.catalog.resolve(collection)).docs.get(id);
+        const c = this.collectionOf(this.catalog.resolve(collection));
+        if (c.cache !== undefined) return c.cache.get(id) as T | undefined;
+        const entry = c.docs.get(id);
         return entry === undefined ? undefined : (JSON.parse(entry.json) as T);
       },
       find: async <T extends Doc = Doc>(
@@ -66,11 +73,13 @@ export class InMemoryReadModelStore implements ReadModelStore {
       ) => {
         const c = this.collectionOf(this.catalog.resolve(collection));
         this.catalog.requireIndexed(c.entry, field);
+        if (c.cache !== undefined) return c.cache.find(field, value) as T[];
         const ids = [...(c.index.get(field)?.get(indexKey(value)) ?? [])].sort(compareCodePoints);
         return ids.map((id) => JSON.parse(c.docs.get(id)?.json ?? 'null') as T);
       },
       scan: async <T extends Doc = Doc>(collection: string) => {
         const c = this.collectionOf(this.catalog.resolve(collection));
+        if (c.cache !== undefined) return c.cache.scan() as T[];
         return [...c.docs.keys()]
           .sort(compareCodePoints)
           .map((id) => JSON.parse(c.docs.get(id)?.json ?? 'null') as T);
@@ -134,6 +143,9 @@ export class InMemoryReadModelStore implements ReadModelStore {
           if (entry === null) this.remove(c, id);
           else this.store(c, id, entry);
         }
+        c.cache?.commit(
+          new Map([...staged].map(([id, entry]) => [id, entry === null ? null : entry.doc!])),
+        );
       }
       this.checkpoints.set(projection.name, { position, version: projection.version });
       return applied;
@@ -186,14 +198,33 @@ export class InMemoryReadModelStore implements ReadModelStore {
         existing !== undefined &&
         existing.fields.length === fields.length &&
         existing.fields.every((f, i) => f === fields[i]);
+      const cached = entry.spec.cached === true;
+      const cache = cached ? new DocumentCache(fields) : undefined;
       if (existing !== undefined && sameIndexes) {
-        this.collections.set(entry.spec.name, { ...existing, entry });
+        const docs = new Map(
+          [...existing.docs].map(([id, e]) => [id, this.withDoc(e, cached)] as const),
+        );
+        cache?.load([...docs].map(([id, e]) => [id, e.doc!] as const));
+        this.collections.set(entry.spec.name, {
+          entry,
+          fields,
+          docs,
+          index: existing.index,
+          ...(cache === undefined ? {} : { cache }),
+        });
         continue;
       }
-      const c: Collection = { entry, fields, docs: new Map(), index: new Map() };
+      const c: Collection = {
+        entry,
+        fields,
+        docs: new Map(),
+        index: new Map(),
+        ...(cache === undefined ? {} : { cache }),
+      };
       for (const [id, old] of existing?.docs ?? []) {
-        this.store(c, id, this.entryOf(fields, JSON.parse(old.json) as Doc));
+        this.store(c, id, this.entryOf(fields, JSON.parse(old.json) as Doc, cached));
       }
+      cache?.load([...c.docs].map(([id, e]) => [id, e.doc!] as const));
       this.collections.set(entry.spec.name, c);
     }
   }
@@ -204,14 +235,21 @@ export class InMemoryReadModelStore implements ReadModelStore {
     return c;
   }
 
-  private entryOf(fields: readonly string[], doc: Doc): Entry {
-    return {
-      json: JSON.stringify(doc),
-      keys: fields.map((field) => {
-        const value = indexValueOf(doc, field);
-        return value === undefined ? undefined : indexKey(value);
-      }),
-    };
+  private entryOf(fields: readonly string[], doc: Doc, cached: boolean): Entry {
+    const json = JSON.stringify(doc);
+    const keys = fields.map((field) => {
+      const value = indexValueOf(doc, field);
+      return value === undefined ? undefined : indexKey(value);
+    });
+    return cached ? { json, keys, doc: deepFreeze(JSON.parse(json) as Doc) } : { json, keys };
+  }
+
+  /** The entry with its parsed document when the collection is cached, without it otherwise. */
+  private withDoc(entry: Entry, cached: boolean): Entry {
+    if (!cached) return { json: entry.json, keys: entry.keys };
+    return entry.doc !== undefined
+      ? entry
+      : { ...entry, doc: deepFreeze(JSON.parse(entry.json) as Doc) };
   }
 
   private store(c: Collection, id: string, entry: Entry): void {
@@ -262,7 +300,8 @@ export class InMemoryReadModelStore implements ReadModelStore {
         const c = own(collection);
         const pending = overlay.get(collection)?.get(id);
         const entry = pending === undefined ? c.docs.get(id) : pending;
-        return entry === null || entry === undefined ? undefined : (JSON.parse(entry.json) as T);
+        if (entry === null || entry === undefined) return undefined;
+        return (entry.doc ?? JSON.parse(entry.json)) as T;
       },
       findIds: async (collection: string, field: string, value: string | number | boolean) => {
         const c = own(collection);
@@ -281,7 +320,7 @@ export class InMemoryReadModelStore implements ReadModelStore {
       },
       put: async (collection: string, id: string, doc: Doc) => {
         const c = own(collection);
-        staged(collection).set(id, this.entryOf(c.fields, doc));
+        staged(collection).set(id, this.entryOf(c.fields, doc, c.cache !== undefined));
       },
       delete: async (collection: string, id: string) => {
         own(collection);

@@ -6,6 +6,12 @@ export interface CollectionSpec {
   readonly name: string;
   /** Top-level document fields that findIds/find may query. */
   readonly indexes?: readonly string[];
+  /**
+   * Keep the collection's parsed documents in process memory (loaded on setup, updated only after a
+   * batch commits), so that get/find/scan cost no I/O or parsing. Readers then share frozen
+   * document objects: never mutate what a reader returns.
+   */
+  readonly cached?: boolean;
 }
 
 /** Plain JSON document stored in a read model. */

@@ -68,6 +68,31 @@ describe('SqliteReadModelStore', () => {
     await second.close();
   });
 
+  it('loads a cached collection from the file on setup after a reopen', async () => {
+    const cachedTouches: Projection = {
+      ...touches,
+      collections: [{ name: 'touches', indexes: ['kind'], cached: true }],
+    };
+    const first = new SqliteReadModelStore({ path: file });
+    await first.setup(cachedTouches);
+    await first.applyBatch(cachedTouches, [recorded(1, 'run:1'), recorded(2, 'run:2')]);
+    await first.close();
+
+    const second = new SqliteReadModelStore({ path: file });
+    await second.setup(cachedTouches);
+    const runs = await second.reader.find('touches', 'kind', 'run');
+
+    expect(runs.map((d) => d['stream'])).toEqual(['run:1', 'run:2']);
+    expect(Object.isFrozen(runs[0])).toBe(true);
+    await second.applyBatch(cachedTouches, [recorded(3, 'run:1')]);
+    expect(await second.reader.get('touches', 'run:1')).toEqual({
+      stream: 'run:1',
+      kind: 'run',
+      n: 2,
+    });
+    await second.close();
+  });
+
   it('stores each collection in its own table, in WAL mode, and queries indexed fields through an index', async () => {
     const store = new SqliteReadModelStore({ path: file });
     await store.setup(touches);

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { RecordedEvent } from '@ledgerflow/contracts';
 import { CollectionCatalog, type CatalogEntry } from './collection-catalog.js';
 import { ContentHasher } from './canonical-json.js';
+import { deepFreeze, DocumentCache } from './document-cache.js';
 import type {
   CollectionSpec,
   Doc,
@@ -22,6 +23,9 @@ export interface SqliteReadModelStoreOptions {
 }
 
 type Scalar = string | number | boolean;
+
+/** A batch's writes to cached collections, applied to their caches once the batch commits. */
+type Staged = Map<string, Map<string, Doc | null>>;
 
 interface WriterTable {
   readonly get: Database.Statement;
@@ -85,6 +89,8 @@ export class SqliteReadModelStore implements ReadModelStore {
   private readonly writerStatements = new Map<string, Database.Statement>();
   private readonly readerStatements = new Map<string, Database.Statement>();
   private readonly writerTables = new WeakMap<CatalogEntry, WriterTable>();
+  /** Caches of the collections declared `cached`, by collection name. */
+  private readonly caches = new Map<string, DocumentCache>();
   private closed = false;
 
   constructor(options: SqliteReadModelStoreOptions) {
@@ -124,6 +130,7 @@ export class SqliteReadModelStore implements ReadModelStore {
       this.writer.transaction(() => {
         for (const entry of entries) this.createCollection(projection.name, entry.spec);
       })();
+      for (const entry of entries) this.loadCache(entry);
     });
   }
 
@@ -142,6 +149,7 @@ export class SqliteReadModelStore implements ReadModelStore {
         throw new Error(`read model '${projection.name}' is not set up`);
       }
       const session = { open: true };
+      const staged: Staged = new Map();
       this.writer.exec('BEGIN IMMEDIATE');
       try {
         const stored = this.writerStatement(
@@ -156,7 +164,7 @@ export class SqliteReadModelStore implements ReadModelStore {
         }
         let position = stored?.position ?? 0;
         let applied = 0;
-        const writer = this.createWriter(projection.name, session);
+        const writer = this.createWriter(projection.name, session, staged);
         for (const event of events) {
           if (event.position <= position) continue;
           try {
@@ -176,6 +184,8 @@ export class SqliteReadModelStore implements ReadModelStore {
           ).run(projection.name, position, projection.version);
         }
         this.writer.exec('COMMIT');
+        // Synchronously after COMMIT: readers see the cache change together with the tables.
+        for (const [collection, changes] of staged) this.caches.get(collection)?.commit(changes);
         return applied;
       } catch (error) {
         session.open = false;
@@ -202,6 +212,11 @@ export class SqliteReadModelStore implements ReadModelStore {
           projection.name,
         );
       })();
+      for (const entry of entries) {
+        if (entry.spec.cached === true) {
+          this.caches.set(entry.spec.name, new DocumentCache([...entry.indexes]));
+        } else this.caches.delete(entry.spec.name);
+      }
     });
   }
 
@@ -236,6 +251,24 @@ export class SqliteReadModelStore implements ReadModelStore {
       this.readerDb.close();
       this.writer.close();
     });
+  }
+
+  /** (Re)loads a cached collection from its committed table; forgets the cache of an uncached one. */
+  private loadCache(entry: CatalogEntry): void {
+    if (entry.spec.cached !== true) {
+      this.caches.delete(entry.spec.name);
+      return;
+    }
+    const cache = new DocumentCache([...entry.indexes]);
+    const rows = this.writer
+      .prepare(`SELECT id, doc FROM ${this.table(entry)} ORDER BY id`)
+      .iterate() as IterableIterator<{ id: string; doc: string }>;
+    cache.load(
+      (function* () {
+        for (const row of rows) yield [row.id, JSON.parse(row.doc) as Doc] as const;
+      })(),
+    );
+    this.caches.set(entry.spec.name, cache);
   }
 
   private assertOpen(): void {
@@ -300,7 +333,10 @@ export class SqliteReadModelStore implements ReadModelStore {
     };
     return {
       get: async <T extends Doc = Doc>(collection: string, id: string) => {
-        const table = this.table(resolve(collection));
+        const entry = resolve(collection);
+        const cache = this.caches.get(entry.spec.name);
+        if (cache !== undefined) return cache.get(id) as T | undefined;
+        const table = this.table(entry);
         const row = this.readerStatement(`SELECT doc FROM ${table} WHERE id = ?`).get(id) as
           { doc: string } | undefined;
         return row === undefined ? undefined : (JSON.parse(row.doc) as T);
@@ -308,6 +344,8 @@ export class SqliteReadModelStore implements ReadModelStore {
       find: async <T extends Doc = Doc>(collection: string, field: string, value: Scalar) => {
         const entry = resolve(collection);
         this.catalog.requireIndexed(entry, field);
+        const cache = this.caches.get(entry.spec.name);
+        if (cache !== undefined) return cache.find(field, value) as T[];
         const condition = equals(field, value);
         const rows = this.readerStatement(
           `SELECT doc FROM ${this.table(entry)} WHERE ${condition.sql} ORDER BY id`,
@@ -315,14 +353,20 @@ export class SqliteReadModelStore implements ReadModelStore {
         return rows.map((row) => JSON.parse(row.doc) as T);
       },
       scan: async <T extends Doc = Doc>(collection: string) => {
-        const table = this.table(resolve(collection));
+        const entry = resolve(collection);
+        const cache = this.caches.get(entry.spec.name);
+        if (cache !== undefined) return cache.scan() as T[];
+        const table = this.table(entry);
         const rows = this.readerStatement(`SELECT doc FROM ${table} ORDER BY id`).all() as {
           doc: string;
         }[];
         return rows.map((row) => JSON.parse(row.doc) as T);
       },
       count: async (collection: string) => {
-        const table = this.table(resolve(collection));
+        const entry = resolve(collection);
+        const cache = this.caches.get(entry.spec.name);
+        if (cache !== undefined) return cache.size;
+        const table = this.table(entry);
         const row = this.readerStatement(`SELECT count(*) AS n FROM ${table}`).get() as {
           n: number;
         };
@@ -331,15 +375,34 @@ export class SqliteReadModelStore implements ReadModelStore {
     };
   }
 
-  private createWriter(projection: string, session: { readonly open: boolean }): ReadModelWriter {
+  private createWriter(
+    projection: string,
+    session: { readonly open: boolean },
+    staged: Staged,
+  ): ReadModelWriter {
     const own = (collection: string): CatalogEntry => {
       // A writer kept past its batch would write outside the batch's transaction.
       if (!session.open) throw new Error(`writer of '${projection}' used after its batch ended`);
       return this.catalog.resolveOwn(projection, collection);
     };
+    // Writes to a cached collection are staged as frozen copies too: the writer reads them back
+    // from there (its own writes) or from the cache (committed state), never parsing JSON.
+    const stage = (collection: string): Map<string, Doc | null> | undefined => {
+      if (!this.caches.has(collection)) return undefined;
+      let changes = staged.get(collection);
+      if (changes === undefined) staged.set(collection, (changes = new Map<string, Doc | null>()));
+      return changes;
+    };
     return {
       get: async <T extends Doc = Doc>(collection: string, id: string) => {
-        const row = this.writerTable(own(collection)).get.get(id) as { doc: string } | undefined;
+        const entry = own(collection);
+        const cache = this.caches.get(collection);
+        if (cache !== undefined) {
+          const pending = staged.get(collection)?.get(id);
+          if (pending !== undefined) return (pending ?? undefined) as T | undefined;
+          return cache.get(id) as T | undefined;
+        }
+        const row = this.writerTable(entry).get.get(id) as { doc: string } | undefined;
         return row === undefined ? undefined : (JSON.parse(row.doc) as T);
       },
       findIds: async (collection: string, field: string, value: Scalar) => {
@@ -353,10 +416,13 @@ export class SqliteReadModelStore implements ReadModelStore {
           .all(condition.param) as string[];
       },
       put: async (collection: string, id: string, doc: Doc) => {
-        this.writerTable(own(collection)).put.run(id, JSON.stringify(doc));
+        const json = JSON.stringify(doc);
+        this.writerTable(own(collection)).put.run(id, json);
+        stage(collection)?.set(id, deepFreeze(JSON.parse(json) as Doc));
       },
       delete: async (collection: string, id: string) => {
         this.writerTable(own(collection)).delete.run(id);
+        stage(collection)?.set(id, null);
       },
     };
   }

@@ -27,7 +27,8 @@ export const trackingProjection: Projection = {
   version: 1,
   collections: [
     { name: EXPERIMENTS, indexes: ['name'] },
-    { name: RUNS, indexes: ['experiment_id'] },
+    // cached: runs/search scans thousands of runs per query, which must not mean parsing JSON
+    { name: RUNS, indexes: ['experiment_id'], cached: true },
   ],
   async apply(event: RecordedEvent, writer: ReadModelWriter): Promise<void> {
     if (experimentTypes.has(event.type)) {
