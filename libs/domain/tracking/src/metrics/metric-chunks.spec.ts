@@ -1,5 +1,6 @@
 import {
   appendToSeries,
+  chunkPointAt,
   compareByStep,
   compareByTimestamp,
   decodeChunk,
@@ -80,6 +81,17 @@ describe('metric chunks', () => {
     expect(s.lastWrites).toEqual([1]);
     expect(s.reads).toBe(1);
     expect(s.all()).toEqual(range(7));
+  });
+
+  it('reads single points straight from the base64 columns, at every byte alignment', async () => {
+    const s = new SeriesStore(7);
+    const points = [
+      pt(0, Number.NaN),
+      ...range(6, 1).map((p) => ({ ...p, value: -p.value * 1e300 })),
+    ];
+    await s.append(points);
+    const doc = s.chunks.get(0)!;
+    points.forEach((p, i) => expect(chunkPointAt(doc, i)).toEqual(p));
   });
 
   it('keeps NaN in the payload, and the value range over the other values', async () => {

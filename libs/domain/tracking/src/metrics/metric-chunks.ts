@@ -151,6 +151,24 @@ function decodeColumn(text: string, n: number, capacity = n): Float64Array {
   return out;
 }
 
+/** Entry i of a base64 Float64 column, decoding only the 4-character groups that hold it. */
+function entryAt(text: string, i: number): number {
+  const byte = i * 8;
+  const group = Math.floor(byte / 3);
+  const end = Math.ceil((byte + 8) / 3);
+  const bytes = Buffer.from(text.slice(group * 4, end * 4), 'base64');
+  return bytes.readDoubleLE(byte - group * 3);
+}
+
+/** Point i of a chunk without decoding its columns (a sampled read touches one point per chunk). */
+export function chunkPointAt(doc: MetricChunkDoc, i: number): SeriesPoint {
+  return {
+    step: entryAt(doc.steps, i),
+    timestamp: entryAt(doc.timestamps, i),
+    value: entryAt(doc.values, i),
+  };
+}
+
 /** Decodes a chunk's columns; `capacity` leaves room to append. */
 export function decodeChunk(doc: MetricChunkDoc, capacity = doc.n): ChunkColumns {
   return {
@@ -549,10 +567,10 @@ export async function sampleSeries(
   for (const i of sampleIndices(hi - lo, maxResults)) {
     const index = lo + i;
     const seq = Math.floor(index / size);
-    const c = await cache.columns(seq);
+    const doc = await cache.doc(seq);
     const at = index - seq * size;
-    if (at >= c.n) break;
-    out.push({ step: c.steps[at]!, timestamp: c.timestamps[at]!, value: c.values[at]! });
+    if (at >= doc.n) break;
+    out.push(chunkPointAt(doc, at));
   }
   return out;
 }
