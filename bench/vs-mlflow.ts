@@ -121,7 +121,16 @@ async function startLedgerflow(dataDir: string): Promise<Server> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [path.join(root, 'bin/ledgerflow.js'), 'server', '--port', String(port), '--data-dir', dataDir],
+    [
+      path.join(root, 'bin/ledgerflow.js'),
+      'server',
+      '--port',
+      String(port),
+      '--grpc-port',
+      '0',
+      '--data-dir',
+      dataDir,
+    ],
     {
       env: { ...process.env, LEDGERFLOW_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'inherit', 'inherit'],

@@ -139,7 +139,7 @@ def _start_server(tmp: Path, log: Path) -> tuple[subprocess.Popen, str]:
             cli = _snapshot_build(build_dir)
             with open(log, "wb") as log_fh:
                 proc = subprocess.Popen(
-                    [NODE, str(cli), "server", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp / "data")],
+                    [NODE, str(cli), "server", "--host", "127.0.0.1", "--port", "0", "--grpc-port", "0", "--data-dir", str(tmp / "data")],
                     cwd=ROOT,
                     stdin=subprocess.DEVNULL,
                     stdout=log_fh,

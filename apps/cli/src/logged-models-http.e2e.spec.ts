@@ -64,6 +64,7 @@ describe('logged models, runs/outputs and runs/log-model over MLflow REST (embed
     server = await startEmbeddedServer({
       ...loadConfig({}),
       port: 0,
+      grpcPort: 0,
       dataDir,
       logLevel: 'error',
       sqliteSynchronous: 'normal',

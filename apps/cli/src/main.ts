@@ -20,7 +20,12 @@ program
   .option('--host <host>', 'address to bind (env LEDGERFLOW_HOST)')
   .option('--port <port>', 'HTTP port (env LEDGERFLOW_PORT or PORT)', port)
   .option('--data-dir <dir>', 'where the event log and read models live (env LEDGERFLOW_DATA_DIR)')
-  .action(async (opts: { host?: string; port?: number; dataDir?: string }) => {
+  .option(
+    '--grpc-port <port>',
+    'gRPC metric ingest port (env LEDGERFLOW_GRPC_PORT, default 50051)',
+    port,
+  )
+  .action(async (opts: { host?: string; port?: number; dataDir?: string; grpcPort?: number }) => {
     const { runServer } = await import('./commands/server.js');
     await runServer(opts);
   });

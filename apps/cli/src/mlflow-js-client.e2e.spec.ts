@@ -40,6 +40,7 @@ describe('npm mlflow client', () => {
     server = await startEmbeddedServer({
       ...loadConfig({}),
       port: 0,
+      grpcPort: 0,
       dataDir,
       logLevel: 'error',
       sqliteSynchronous: 'normal',
@@ -54,10 +55,10 @@ describe('npm mlflow client', () => {
   });
 
   it('manages experiments', async () => {
-    const { experiment_id } = (await client.Experiments.create({
+    const { experiment_id } = await client.Experiments.create({
       name: 'js-client',
       artifact_location: '',
-    }));
+    });
     await client.Experiments.update({ experiment_id, new_name: 'js-client-renamed' });
     const got = (await client.Experiments.get({ experiment_id })) as {
       experiment: { name: string; artifact_location: string };
@@ -73,10 +74,10 @@ describe('npm mlflow client', () => {
   });
 
   it('manages runs, params and tags', async () => {
-    const { experiment_id } = (await client.Experiments.create({
+    const { experiment_id } = await client.Experiments.create({
       name: 'js-runs',
       artifact_location: '',
-    }));
+    });
     const created = (await client.Runs.create({
       experiment_id,
       user_id: 'js',

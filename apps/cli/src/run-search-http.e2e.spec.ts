@@ -78,6 +78,7 @@ describe('runs/search and runs/log-inputs over MLflow REST (embedded server)', (
     server = await startEmbeddedServer({
       ...loadConfig({}),
       port: 0,
+      grpcPort: 0,
       dataDir,
       logLevel: 'error',
       sqliteSynchronous: 'normal',

@@ -54,6 +54,7 @@ describe('tracking over MLflow REST (embedded server)', () => {
     server = await startEmbeddedServer({
       ...loadConfig({}),
       port: 0,
+      grpcPort: 0,
       dataDir,
       logLevel: 'error',
       sqliteSynchronous: 'normal',
@@ -437,6 +438,7 @@ describe('tracking over MLflow REST (embedded server)', () => {
     server = await startEmbeddedServer({
       ...loadConfig({}),
       port: 0,
+      grpcPort: 0,
       dataDir,
       logLevel: 'error',
       sqliteSynchronous: 'normal',

@@ -12,6 +12,28 @@ export interface LedgerflowConfig {
   /** Truncate over-long param and tag values instead of rejecting them (MLflow's default). */
   readonly truncateLongValues: boolean;
   readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** gRPC listener (metric ingest); port 0 picks a free port. */
+  readonly grpcHost: string;
+  readonly grpcPort: number;
+  readonly ingest: IngestLimits;
+}
+
+/** Flow-control limits of the gRPC metric ingest. */
+export interface IngestLimits {
+  /** Largest gRPC message accepted, in bytes (larger ones are refused by the transport). */
+  readonly maxMessageBytes: number;
+  /** Most points one batch may carry; more is INVALID_ARGUMENT. */
+  readonly maxBatchPoints: number;
+  /** Batches one stream may have in flight before the server stops reading it (back-pressure). */
+  readonly maxInFlightBatchesPerStream: number;
+  /** Batches one client (client_id) may have in flight across its streams. */
+  readonly maxInFlightBatchesPerClient: number;
+  /** Points one run may have in flight across all streams. */
+  readonly maxInFlightPointsPerRun: number;
+  /** Points in flight in the whole server. */
+  readonly maxInFlightPoints: number;
+  /** How long a batch may wait for room before the server answers RESOURCE_EXHAUSTED. */
+  readonly overloadTimeoutMs: number;
 }
 
 /** A bad setting: start-up stops with a message naming the variable. */
@@ -25,6 +47,15 @@ function parsePort(name: string, raw: string): number {
   const n = Number(raw);
   if (!/^\d+$/.test(raw) || n > 65535)
     throw new ConfigError(`${name} must be a port number 0-65535, got '${raw}'`);
+  return n;
+}
+
+function parsePositiveInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || !Number.isSafeInteger(n)) {
+    throw new ConfigError(`${name} must be a positive integer, got '${raw}'`);
+  }
   return n;
 }
 
@@ -48,6 +79,7 @@ export function loadConfig(
     host?: string | undefined;
     port?: number | undefined;
     dataDir?: string | undefined;
+    grpcPort?: number | undefined;
   } = {},
 ): LedgerflowConfig {
   const portEnv = env['LEDGERFLOW_PORT'] ?? env['PORT'];
@@ -74,6 +106,49 @@ export function loadConfig(
       'info',
       'debug',
     ] as const),
+    grpcHost: env['LEDGERFLOW_GRPC_HOST'] ?? host,
+    grpcPort:
+      overrides.grpcPort ??
+      (env['LEDGERFLOW_GRPC_PORT'] === undefined
+        ? 50051
+        : parsePort('LEDGERFLOW_GRPC_PORT', env['LEDGERFLOW_GRPC_PORT'])),
+    ingest: {
+      maxMessageBytes: parsePositiveInt(
+        'LEDGERFLOW_GRPC_MAX_MESSAGE_BYTES',
+        env['LEDGERFLOW_GRPC_MAX_MESSAGE_BYTES'],
+        64 * 1024 * 1024,
+      ),
+      maxBatchPoints: parsePositiveInt(
+        'LEDGERFLOW_INGEST_MAX_BATCH_POINTS',
+        env['LEDGERFLOW_INGEST_MAX_BATCH_POINTS'],
+        500_000,
+      ),
+      maxInFlightBatchesPerStream: parsePositiveInt(
+        'LEDGERFLOW_INGEST_STREAM_INFLIGHT_BATCHES',
+        env['LEDGERFLOW_INGEST_STREAM_INFLIGHT_BATCHES'],
+        8,
+      ),
+      maxInFlightBatchesPerClient: parsePositiveInt(
+        'LEDGERFLOW_INGEST_CLIENT_INFLIGHT_BATCHES',
+        env['LEDGERFLOW_INGEST_CLIENT_INFLIGHT_BATCHES'],
+        64,
+      ),
+      maxInFlightPointsPerRun: parsePositiveInt(
+        'LEDGERFLOW_INGEST_RUN_INFLIGHT_POINTS',
+        env['LEDGERFLOW_INGEST_RUN_INFLIGHT_POINTS'],
+        4_000_000,
+      ),
+      maxInFlightPoints: parsePositiveInt(
+        'LEDGERFLOW_INGEST_INFLIGHT_POINTS',
+        env['LEDGERFLOW_INGEST_INFLIGHT_POINTS'],
+        8_000_000,
+      ),
+      overloadTimeoutMs: parsePositiveInt(
+        'LEDGERFLOW_INGEST_OVERLOAD_TIMEOUT_MS',
+        env['LEDGERFLOW_INGEST_OVERLOAD_TIMEOUT_MS'],
+        10_000,
+      ),
+    },
   };
 }
 

@@ -79,7 +79,7 @@ export async function startService(
 export async function runServiceMain(
   name: string,
   spec: ServiceSpec,
-  overrides: { host?: string; port?: number; dataDir?: string } = {},
+  overrides: { host?: string; port?: number; dataDir?: string; grpcPort?: number } = {},
 ): Promise<void> {
   let config: LedgerflowConfig;
   try {

@@ -1,6 +1,7 @@
 import { Inject, Module, type OnApplicationBootstrap } from '@nestjs/common';
 import { LEDGERFLOW_CONFIG, type LedgerflowConfig } from '@ledgerflow/config';
 import { ExperimentsController } from './experiments.controller.js';
+import { IngestGrpcServer } from './grpc/ingest-grpc.server.js';
 import { LoggedModelCommands } from './logged-models.commands.js';
 import { LoggedModelsController } from './logged-models.controller.js';
 import { LoggedModelQueries } from './logged-models.queries.js';
@@ -26,6 +27,7 @@ import { TrackingQueries } from './tracking.queries.js';
     RunsController,
   ],
   providers: [
+    IngestGrpcServer,
     LoggedModelCommands,
     LoggedModelQueries,
     MetricsQueries,

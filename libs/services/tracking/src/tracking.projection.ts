@@ -3,6 +3,8 @@ import {
   cascadeExperimentLifecycle,
   evolveExperimentDoc,
   evolveRunDoc,
+  latestMetricsAfterSeries,
+  metricSeriesOf,
   EXPERIMENT_EVENT_TYPES,
   RUN_EVENT_TYPES,
   type ExperimentDoc,
@@ -51,6 +53,16 @@ export const trackingProjection: Projection = {
       const next = evolveRunDoc(await writer.get<RunDoc>(RUNS, id), e, event);
       if (next === undefined) await writer.delete(RUNS, id);
       else await writer.put(RUNS, id, next);
+    } else if (event.type === 'MetricBatchIngested') {
+      // a gRPC batch may carry several runs: each run's latest metrics move forward
+      for (const series of metricSeriesOf(event)) {
+        const run = await writer.get<RunDoc>(RUNS, series.runId);
+        if (run)
+          await writer.put(RUNS, series.runId, {
+            ...run,
+            metrics: latestMetricsAfterSeries(run.metrics ?? [], series),
+          });
+      }
     }
   },
 };

@@ -1,5 +1,6 @@
 import type { DomainEvent } from '@ledgerflow/contracts';
 import type { MetricColumns } from '../run/run.events.js';
+import { isMoreRecent, type LatestMetric } from '../read-models/tracking-docs.js';
 
 /**
  * One run's points inside an ingested batch, packed: k is a little-endian Uint32Array, s, t and v
@@ -105,4 +106,25 @@ export function metricSeriesOf(event: {
     return (event.data as MetricBatchIngested['data']).runs.map(unpackRunPoints);
   }
   return [];
+}
+
+/**
+ * Folds one series into a run's latest-per-key list with MLflow's rule (see isMoreRecent); NaN is
+ * kept as value 0 with is_nan, as MLflow stores it.
+ */
+export function latestMetricsAfterSeries(
+  current: readonly LatestMetric[],
+  series: MetricSeries,
+): LatestMetric[] {
+  const byKey = new Map(current.map((m) => [m.key, m]));
+  for (let i = 0; i < series.k.length; i++) {
+    const key = series.keys[series.k[i]!]!;
+    const value = series.v[i]!;
+    const candidate: LatestMetric = Number.isNaN(value)
+      ? { key, value: 0, timestamp: series.t[i]!, step: series.s[i]!, is_nan: true }
+      : { key, value, timestamp: series.t[i]!, step: series.s[i]! };
+    const existing = byKey.get(key);
+    if (existing === undefined || isMoreRecent(candidate, existing)) byKey.set(key, candidate);
+  }
+  return [...byKey.values()];
 }
