@@ -54,9 +54,11 @@ export default tseslint.config(
                 'type:service',
               ],
             },
+            { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts'] },
             {
               sourceTag: 'type:app',
               onlyDependOnLibsWithTags: [
+                'type:client',
                 'type:service',
                 'type:domain',
                 'type:platform',
@@ -80,6 +82,7 @@ export default tseslint.config(
               sourceTag: 'scope:deployment',
               onlyDependOnLibsWithTags: ['scope:deployment', 'scope:shared'],
             },
+            { sourceTag: 'scope:client', onlyDependOnLibsWithTags: ['scope:shared'] },
           ],
         },
       ],

@@ -128,3 +128,20 @@ export function latestMetricsAfterSeries(
   }
   return [...byKey.values()];
 }
+
+/** A series grouped by key (first-seen key order), as points for the metric chunk store. */
+export function pointsByKeyOfSeries(
+  series: MetricSeries,
+): Map<string, { step: number; timestamp: number; value: number }[]> {
+  const out = new Map<string, { step: number; timestamp: number; value: number }[]>();
+  for (let i = 0; i < series.k.length; i++) {
+    const key = series.keys[series.k[i]!]!;
+    let list = out.get(key);
+    if (list === undefined) {
+      list = [];
+      out.set(key, list);
+    }
+    list.push({ step: series.s[i]!, timestamp: series.t[i]!, value: series.v[i]! });
+  }
+  return out;
+}

@@ -1,0 +1,3 @@
+export * from './ledgerflow-client.js';
+export * from './metric-writer.js';
+export * from './rest-client.js';
