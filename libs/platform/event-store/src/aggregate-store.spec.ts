@@ -67,3 +67,21 @@ describe('AggregateStore', () => {
     expect(await log.headPosition()).toBe(0);
   });
 });
+
+describe('AggregateStore, concurrent commands on one stream', () => {
+  it('lets them take turns instead of failing on revision conflicts', async () => {
+    const log = new InMemoryEventStore();
+    const store = new AggregateStore(log);
+    // one attempt only: any conflict would surface as an error
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        store.executeAll(
+          [{ stream: 'c-1', decider: counter, command: { n: 1, max: 1000 } }] as never,
+          meta,
+          1,
+        ),
+      ),
+    );
+    expect(await store.load('c-1', counter)).toEqual({ state: 50, revision: 49 });
+  });
+});

@@ -44,6 +44,8 @@ export interface ExecuteResult {
  */
 export class AggregateStore {
   private readonly cache = new Map<string, Cached>();
+  /** Tail of the queue of commands per stream: one command per stream at a time in this process. */
+  private readonly locks = new Map<string, Promise<void>>();
 
   constructor(
     private readonly events: EventStore,
@@ -77,11 +79,46 @@ export class AggregateStore {
     return this.executeAll([cmd], metadata);
   }
 
-  /** Decides several aggregates' commands and appends all their events atomically. */
+  /**
+   * Decides several aggregates' commands and appends all their events atomically. Commands on the
+   * same stream in this process take turns, so they do not race each other into revision
+   * conflicts; a writer in another process still causes a conflict, and a retry.
+   */
   async executeAll(
     cmds: readonly AggregateCommand<unknown, unknown, DomainEvent>[],
     metadata: EventMetadata,
     attempts = 8,
+  ): Promise<ExecuteResult> {
+    const release = await this.lock([...new Set(cmds.map((c) => c.stream))].sort());
+    try {
+      return await this.decideAndAppend(cmds, metadata, attempts);
+    } finally {
+      release();
+    }
+  }
+
+  /** Waits for the given streams (taken in sorted order, so two callers never deadlock). */
+  private async lock(streams: readonly string[]): Promise<() => void> {
+    const releases: (() => void)[] = [];
+    for (const stream of streams) {
+      const previous = this.locks.get(stream) ?? Promise.resolve();
+      let release!: () => void;
+      const mine = new Promise<void>((r) => (release = r));
+      const tail = previous.then(() => mine);
+      this.locks.set(stream, tail);
+      await previous;
+      releases.push(() => {
+        release();
+        if (this.locks.get(stream) === tail) this.locks.delete(stream);
+      });
+    }
+    return () => releases.forEach((r) => r());
+  }
+
+  private async decideAndAppend(
+    cmds: readonly AggregateCommand<unknown, unknown, DomainEvent>[],
+    metadata: EventMetadata,
+    attempts: number,
   ): Promise<ExecuteResult> {
     for (let attempt = 1; ; attempt++) {
       const writes: StreamWrite[] = [];
@@ -126,8 +163,7 @@ export class AggregateStore {
         // the next load of these streams reads nothing back from the log.
         for (const { stream, state, decider } of decidedStates) {
           let next = state;
-          for (const e of result.events)
-            if (e.stream === stream) next = decider.evolve(next, e, e);
+          for (const e of result.events) if (e.stream === stream) next = decider.evolve(next, e, e);
           const revision = result.revisions.get(stream);
           if (revision !== undefined) this.remember(stream, revision, next);
         }
