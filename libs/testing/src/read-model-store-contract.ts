@@ -658,6 +658,32 @@ export function describeReadModelStoreContract(
         expect(second).toEqual({ kind: 'x', list: [9] });
       });
 
+      it('hands out frozen lists from find and scan, the same object until a member changes', async () => {
+        const store = await givenSetUp(cached);
+        await store.applyBatch(
+          cached,
+          contractEvents(
+            1,
+            [{ put: 'items', id: 'a', doc: { kind: 'x' } }],
+            [{ put: 'items', id: 'b', doc: { kind: 'y' } }],
+          ),
+        );
+        const xs = await store.reader.find('items', 'kind', 'x');
+        const all = await store.reader.scan('items');
+        expect(Object.isFrozen(xs)).toBe(true);
+        expect(Object.isFrozen(all)).toBe(true);
+        expect(await store.reader.find('items', 'kind', 'x')).toBe(xs);
+        expect(await store.reader.scan('items')).toBe(all);
+
+        await store.applyBatch(cached, [
+          contractEvent(3, { put: 'items', id: 'b', doc: { kind: 'y', v: 2 } }),
+        ]);
+        expect(await store.reader.find('items', 'kind', 'x')).toBe(xs);
+        expect(await store.reader.scan('items')).not.toBe(all);
+        expect(all).toEqual([{ kind: 'x' }, { kind: 'y' }]);
+        expect(await store.reader.scan('items')).toEqual([{ kind: 'x' }, { kind: 'y', v: 2 }]);
+      });
+
       it('moves documents between index values and forgets deleted ones', async () => {
         const store = await givenSetUp(cached);
         await store.applyBatch(

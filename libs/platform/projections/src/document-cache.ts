@@ -34,6 +34,8 @@ interface Ordered {
 // one array shift per id.
 const PATCH_LIMIT = 256;
 
+const EMPTY: readonly Doc[] = Object.freeze([]);
+
 function search(ids: readonly string[], id: string): number {
   let lo = 0;
   let hi = ids.length;
@@ -45,23 +47,30 @@ function search(ids: readonly string[], id: string): number {
   return lo;
 }
 
-/** One index bucket (or the whole collection): member ids and a lazily built sorted view. */
+/**
+ * One index bucket (or the whole collection): member ids, a lazily built sorted view, and a frozen
+ * snapshot of that view handed to readers. The snapshot is replaced (copy on write) when a member
+ * changes, so the same array object means the same documents: callers may memoise on it.
+ */
 class Bucket {
   readonly ids = new Set<string>();
   ordered: Ordered | null = null;
+  snapshot: readonly Doc[] | null = null;
   /** Membership changes in the batch being committed; beyond PATCH_LIMIT the view is dropped. */
   pending = 0;
 
-  view(docs: ReadonlyMap<string, Doc>): Ordered {
+  view(docs: ReadonlyMap<string, Doc>): readonly Doc[] {
     if (this.ordered === null) {
       const ids = [...this.ids].sort(compareCodePoints);
       this.ordered = { ids, docs: ids.map((id) => docs.get(id)!) };
     }
-    return this.ordered;
+    this.snapshot ??= Object.freeze(this.ordered.docs.slice());
+    return this.snapshot;
   }
 
   add(id: string, doc: Doc): void {
     this.ids.add(id);
+    this.snapshot = null;
     const o = this.ordered;
     if (o === null) return;
     if ((this.pending += 1) > PATCH_LIMIT) {
@@ -74,6 +83,7 @@ class Bucket {
   }
 
   replace(id: string, doc: Doc): void {
+    this.snapshot = null;
     const o = this.ordered;
     if (o === null) return;
     o.docs[search(o.ids, id)] = doc;
@@ -81,6 +91,7 @@ class Bucket {
 
   remove(id: string): void {
     this.ids.delete(id);
+    this.snapshot = null;
     const o = this.ordered;
     if (o === null) return;
     if ((this.pending += 1) > PATCH_LIMIT) {
@@ -122,15 +133,15 @@ export class DocumentCache {
     return this.docs.get(id);
   }
 
-  /** Every document, in code-point order of ids (a new array; the documents are shared). */
-  scan(): Doc[] {
-    return this.all.view(this.docs).docs.slice();
+  /** Every document, in code-point order of ids: a frozen array, the same until one changes. */
+  scan(): readonly Doc[] {
+    return this.all.view(this.docs);
   }
 
-  /** Documents whose indexed `field` equals `value`, in code-point order of ids. */
-  find(field: string, value: IndexValue): Doc[] {
+  /** Documents whose indexed `field` equals `value`, in code-point order of ids (frozen, shared). */
+  find(field: string, value: IndexValue): readonly Doc[] {
     const bucket = this.indexes.get(field)?.get(indexKey(value));
-    return bucket === undefined ? [] : bucket.view(this.docs).docs.slice();
+    return bucket === undefined ? EMPTY : bucket.view(this.docs);
   }
 
   /** Applies a committed batch: documents must already be frozen copies (see cachedCopy). */

@@ -9,7 +9,8 @@ export interface CollectionSpec {
   /**
    * Keep the collection's parsed documents in process memory (loaded on setup, updated only after a
    * batch commits), so that get/find/scan cost no I/O or parsing. Readers then share frozen
-   * document objects: never mutate what a reader returns.
+   * document objects, and find/scan return frozen arrays that stay the same object until one of
+   * their documents changes (so callers may memoise work on them): never mutate what they return.
    */
   readonly cached?: boolean;
 }

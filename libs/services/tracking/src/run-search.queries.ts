@@ -15,13 +15,17 @@ import { RUNS } from './tracking.projection.js';
 export class RunSearchQueries {
   constructor(@Inject(READ_MODEL_READER) private readonly reader: ReadModelReader) {}
 
-  /** Validates the query first, then reads only the requested experiments' runs (indexed). */
+  /**
+   * Validates the query first, then reads only the requested experiments' runs (indexed). The runs
+   * collection is cached: each experiment's list is the same frozen array until one of its runs
+   * changes, so the search's column views of it are reused across queries.
+   */
   async search(query: RunSearch): Promise<RunSearchResult> {
     const prepared = prepareRunSearch(query);
     const docs: RunDoc[][] = [];
     for (const experimentId of prepared.experimentIds) {
       docs.push(await this.reader.find<RunDoc>(RUNS, 'experiment_id', experimentId));
     }
-    return searchPrepared(docs.length === 1 ? docs[0]! : docs.flat(), prepared);
+    return searchPrepared(docs, prepared);
   }
 }

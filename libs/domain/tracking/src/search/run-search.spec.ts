@@ -2,7 +2,14 @@ import { MlflowError } from '@ledgerflow/contracts';
 import type { DatasetInputRecord } from '../run/run.events.js';
 import type { LatestMetric, RunDoc } from '../read-models/tracking-docs.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
-import { searchRuns, smallestIndices, type RunSearch } from './run-search.js';
+import {
+  prepareRunSearch,
+  runColumns,
+  searchPrepared,
+  searchRuns,
+  smallestIndices,
+  type RunSearch,
+} from './run-search.js';
 
 interface RunSpec {
   id: string;
@@ -412,6 +419,36 @@ describe('run search', () => {
     expect(errorOf(() => search({ experimentIds: ['abc'] }))?.message).toBe(
       "Invalid experiment ID 'abc'. Experiment ID must be a valid integer.",
     );
+  });
+
+  it('memoises column views per list, and reads a new list afresh', () => {
+    const list = [...runs];
+    expect(runColumns(list)).toBe(runColumns(list));
+    const query = prepareRunSearch({ ...base, filter: 'metrics.acc > 0.6' });
+    expect(searchPrepared([list], query).runs.map((r) => r.run_id)).toEqual(['a1']);
+    const changed = list.map((r) =>
+      r.run_id === 'c3'
+        ? { ...r, metrics: [{ key: 'acc', value: 0.95, timestamp: 2, step: 1 }] }
+        : r,
+    );
+    expect(searchPrepared([changed], query).runs.map((r) => r.run_id)).toEqual(['a1', 'c3']);
+    expect(searchPrepared([list], query).runs.map((r) => r.run_id)).toEqual(['a1']);
+  });
+
+  it('searches several lists (one per experiment) as one result', () => {
+    const one = runs.filter((r) => r.experiment_id === '1');
+    const two = runs.filter((r) => r.experiment_id === '2');
+    const query = prepareRunSearch({
+      ...base,
+      experimentIds: ['1', '2'],
+      orderBy: ['metrics.acc DESC'],
+    });
+    expect(searchPrepared([one, two], query).runs.map((r) => r.run_id)).toEqual([
+      'a1',
+      'e5',
+      'c3',
+      'b2',
+    ]);
   });
 
   it('selects the k smallest like a full sort does', () => {

@@ -1,6 +1,5 @@
 import { invalidParameter } from '@ledgerflow/contracts';
-import type { KeyValue } from '../experiment/experiment.events.js';
-import type { LatestMetric, RunDoc } from '../read-models/tracking-docs.js';
+import type { RunDoc } from '../read-models/tracking-docs.js';
 import { RUN_NAME_TAG } from '../run/run.events.js';
 import type { ViewType } from './experiment-search.js';
 import {
@@ -136,45 +135,94 @@ export interface RunSearchResult {
   readonly nextPageToken?: string;
 }
 
-// Per-document lookup maps, built on first use and kept as long as the document lives. Read-model
-// documents are immutable (a change writes a new object), so a map never goes stale, and a cached
-// read model hands out the same objects to every query, so the maps are built once per change.
-const metricMaps = new WeakMap<RunDoc, ReadonlyMap<string, LatestMetric>>();
-const paramMaps = new WeakMap<RunDoc, ReadonlyMap<string, string>>();
-const tagMaps = new WeakMap<RunDoc, ReadonlyMap<string, string>>();
-
-function keyValueMap(list: readonly KeyValue[]): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const kv of list) map.set(kv.key, kv.value);
-  return map;
+/** A metric column: latest values by row, and whether each is present (0), NaN (1) or missing (2). */
+export interface MetricColumn {
+  readonly values: Float64Array;
+  readonly state: Uint8Array;
 }
 
-/** The run's latest metrics by key. */
-export function metricsOf(doc: RunDoc): ReadonlyMap<string, LatestMetric> {
-  let map = metricMaps.get(doc);
-  if (map === undefined) {
-    const m = new Map<string, LatestMetric>();
-    for (const metric of doc.metrics ?? []) m.set(metric.key, metric);
-    metricMaps.set(doc, (map = m));
+/**
+ * Column views of a list of run documents, built per key on first use. A search reads a few keys
+ * of many runs; reading them from flat arrays instead of each document's entry lists is what makes
+ * it cheap. Columns are memoised per list (see runColumns): a cached read model hands out the same
+ * frozen list until one of its runs changes, so repeated searches reuse them.
+ */
+export class RunColumns {
+  private readonly metrics = new Map<string, MetricColumn>();
+  private readonly params = new Map<string, readonly (string | undefined)[]>();
+  private readonly tags = new Map<string, readonly (string | undefined)[]>();
+  private readonly attributes = new Map<string, readonly unknown[]>();
+
+  constructor(readonly docs: readonly RunDoc[]) {}
+
+  metric(key: string): MetricColumn {
+    let col = this.metrics.get(key);
+    if (col === undefined) {
+      const n = this.docs.length;
+      const values = new Float64Array(n);
+      const state = new Uint8Array(n).fill(2);
+      for (let i = 0; i < n; i++) {
+        for (const m of this.docs[i]!.metrics ?? []) {
+          if (m.key !== key) continue;
+          if (m.is_nan === true) state[i] = 1;
+          else {
+            state[i] = 0;
+            values[i] = m.value;
+          }
+          break;
+        }
+      }
+      this.metrics.set(key, (col = { values, state }));
+    }
+    return col;
   }
-  return map;
+
+  param(key: string): readonly (string | undefined)[] {
+    return this.keyValues(this.params, key, 'params');
+  }
+
+  tag(key: string): readonly (string | undefined)[] {
+    return this.keyValues(this.tags, key, 'tags');
+  }
+
+  /** A top-level field of every run (run_id, status, start_time, lifecycle_stage, ...). */
+  attribute(key: string): readonly unknown[] {
+    let col = this.attributes.get(key);
+    if (col === undefined) this.attributes.set(key, (col = this.docs.map((d) => d[key])));
+    return col;
+  }
+
+  private keyValues(
+    cache: Map<string, readonly (string | undefined)[]>,
+    key: string,
+    field: 'params' | 'tags',
+  ): readonly (string | undefined)[] {
+    let col = cache.get(key);
+    if (col === undefined) {
+      col = this.docs.map((d) => {
+        // the last entry of a key wins, as a map built from the list would have it
+        let value: string | undefined;
+        for (const kv of d[field]) if (kv.key === key) value = kv.value;
+        return value;
+      });
+      cache.set(key, col);
+    }
+    return col;
+  }
 }
 
-/** The run's params by key. */
-export function paramsOf(doc: RunDoc): ReadonlyMap<string, string> {
-  let map = paramMaps.get(doc);
-  if (map === undefined) paramMaps.set(doc, (map = keyValueMap(doc.params)));
-  return map;
+const columnsOfList = new WeakMap<readonly RunDoc[], RunColumns>();
+
+/** The memoised columns of a list of runs (the list must not change afterwards). */
+export function runColumns(docs: readonly RunDoc[]): RunColumns {
+  let cols = columnsOfList.get(docs);
+  if (cols === undefined) columnsOfList.set(docs, (cols = new RunColumns(docs)));
+  return cols;
 }
 
-/** The run's tags by key. */
-export function tagsOf(doc: RunDoc): ReadonlyMap<string, string> {
-  let map = tagMaps.get(doc);
-  if (map === undefined) tagMaps.set(doc, (map = keyValueMap(doc.tags)));
-  return map;
-}
-
-type Predicate = (doc: RunDoc) => boolean;
+/** A filter clause bound to one list's columns: row index → matches. */
+type RowTest = (i: number) => boolean;
+type Clause = (cols: RunColumns) => RowTest;
 
 function numericTest(comparator: Comparator, v: number): (x: number) => boolean {
   switch (comparator) {
@@ -195,98 +243,91 @@ function numericTest(comparator: Comparator, v: number): (x: number) => boolean 
   }
 }
 
-/** A string-valued lookup tested against one comparison (missing never matches, except IS NULL). */
-function stringPredicate(c: Comparison, valueOf: (doc: RunDoc) => string | undefined): Predicate {
+/** A value column tested against one comparison (missing never matches, except IS NULL). */
+function valueTest(c: Comparison, col: readonly unknown[]): RowTest {
   if (c.comparator === '=') {
     const v = c.value;
-    return (doc) => valueOf(doc) === v;
+    return (i) => col[i] === v;
   }
-  return (doc) => compareValue(valueOf(doc), c);
+  return (i) => compareValue(col[i] as string | number | undefined, c);
 }
 
-function datasetPredicate(c: Comparison): Predicate {
+function datasetClause(c: Comparison): Clause {
   if (c.key === 'context') {
     // any input whose context tag satisfies the comparison, as MLflow's join on input tags
-    return (doc) =>
-      (doc.dataset_inputs ?? []).some((input) =>
+    return (cols) => (i) =>
+      (cols.docs[i]!.dataset_inputs ?? []).some((input) =>
         input.tags.some((t) => t.key === DATASET_CONTEXT_TAG && compareValue(t.value, c)),
       );
   }
   const field = c.key as 'name' | 'digest';
-  return (doc) => (doc.dataset_inputs ?? []).some((input) => compareValue(input.dataset[field], c));
+  return (cols) => (i) =>
+    (cols.docs[i]!.dataset_inputs ?? []).some((input) => compareValue(input.dataset[field], c));
 }
 
-/** One filter clause as a function of a run document. */
-function compile(c: Comparison): Predicate {
+/** One filter clause, to be bound to a list's columns. */
+function compile(c: Comparison): Clause {
   const key = c.key;
   switch (c.entity) {
     case 'metric': {
       const test = numericTest(c.comparator, c.value as number);
-      const nanMatches = c.comparator === '!=';
       // NaN is stored as 0 with is_nan: it satisfies only '!=' (every other comparison with NaN
-      // is false), as MLflow's SQL store treats it
-      return (doc) => {
-        const m = metricsOf(doc).get(key);
-        if (m === undefined) return false;
-        return m.is_nan === true ? nanMatches : test(m.value);
+      // is false), as MLflow's SQL store treats it; a missing metric never matches
+      const nanMatches = c.comparator === '!=';
+      return (cols) => {
+        const { values, state } = cols.metric(key);
+        return (i) => (state[i] === 0 ? test(values[i]!) : nanMatches && state[i] === 1);
       };
     }
     case 'param':
-      return stringPredicate(c, (doc) => paramsOf(doc).get(key));
+      return (cols) => valueTest(c, cols.param(key));
     case 'tag':
-      return stringPredicate(c, (doc) => tagsOf(doc).get(key));
+      return (cols) => valueTest(c, cols.tag(key));
     case 'dataset':
-      return datasetPredicate(c);
+      return datasetClause(c);
     default:
       // attributes.run_name matches the mlflow.runName tag, as MLflow's SQL store does
-      if (key === 'run_name') return stringPredicate(c, (doc) => tagsOf(doc).get(RUN_NAME_TAG));
-      if (key === 'start_time' || key === 'end_time') {
-        return (doc) => compareValue(doc[key], c);
-      }
-      return stringPredicate(c, (doc) => doc[key] as string | undefined);
+      if (key === 'run_name') return (cols) => valueTest(c, cols.tag(RUN_NAME_TAG));
+      return (cols) => valueTest(c, cols.attribute(key));
   }
 }
 
 /** Sort position of a value: 0 present, 1 NaN (metrics), 2 missing; ranks order before values. */
-type Rank = 0 | 1 | 2;
-
 interface Column {
   readonly ascending: boolean;
   readonly ranks: Uint8Array;
   readonly values: (string | number)[];
 }
 
-function sortValue(doc: RunDoc, clause: OrderByClause): [Rank, string | number] {
-  switch (clause.entity) {
-    case 'metric': {
-      const m = metricsOf(doc).get(clause.key);
-      if (m === undefined) return [2, 0];
-      return m.is_nan === true ? [1, 0] : [0, m.value];
-    }
-    case 'param': {
-      const v = paramsOf(doc).get(clause.key);
-      return v === undefined ? [2, ''] : [0, v];
-    }
-    case 'tag': {
-      const v = tagsOf(doc).get(clause.key);
-      return v === undefined ? [2, ''] : [0, v];
-    }
-    default: {
-      const v = doc[clause.key];
-      return typeof v === 'string' || typeof v === 'number' ? [0, v] : [2, ''];
-    }
-  }
-}
+/** Writes the sort key of row i of `cols` at position `at` of an order column. */
+type SortKeyWriter = (i: number, at: number) => void;
 
-function columnOf(docs: readonly RunDoc[], clause: OrderByClause): Column {
-  const ranks = new Uint8Array(docs.length);
-  const values = new Array<string | number>(docs.length);
-  for (let i = 0; i < docs.length; i++) {
-    const [rank, value] = sortValue(docs[i]!, clause);
-    ranks[i] = rank;
-    values[i] = value;
+function sortKeyWriter(cols: RunColumns, clause: OrderByClause, out: Column): SortKeyWriter {
+  const { ranks, values } = out;
+  if (clause.entity === 'metric') {
+    const m = cols.metric(clause.key);
+    return (i, at) => {
+      const state = m.state[i]!;
+      ranks[at] = state;
+      values[at] = state === 0 ? m.values[i]! : 0;
+    };
   }
-  return { ascending: clause.ascending, ranks, values };
+  const col =
+    clause.entity === 'param'
+      ? cols.param(clause.key)
+      : clause.entity === 'tag'
+        ? cols.tag(clause.key)
+        : cols.attribute(clause.key);
+  return (i, at) => {
+    const v = col[i];
+    if (typeof v === 'string' || typeof v === 'number') {
+      ranks[at] = 0;
+      values[at] = v;
+    } else {
+      ranks[at] = 2;
+      values[at] = '';
+    }
+  };
 }
 
 /**
@@ -389,7 +430,8 @@ export function validateRunsMaxResults(maxResults: number): number {
 /** The parsed, validated form of a run search: reusable across documents. */
 export interface PreparedRunSearch {
   readonly experimentIds: ReadonlySet<string>;
-  readonly matches: (doc: RunDoc) => boolean;
+  readonly viewType: ViewType;
+  readonly clauses: readonly Clause[];
   readonly order: readonly OrderByClause[];
   readonly offset: number;
   readonly maxResults: number;
@@ -398,42 +440,76 @@ export interface PreparedRunSearch {
 /** Parses and validates a run search (400 INVALID_PARAMETER_VALUE on any mistake). */
 export function prepareRunSearch(query: RunSearch): PreparedRunSearch {
   const maxResults = validateRunsMaxResults(query.maxResults);
-  const predicates = parseFilter(query.filter, RUN_FILTER_GRAMMAR).map(compile);
-  const order = parseOrderBy(query.orderBy, RUN_ORDER_BY_GRAMMAR);
+  const clauses = parseFilter(query.filter, RUN_FILTER_GRAMMAR).map(compile);
+  const parsedOrder = parseOrderBy(query.orderBy, RUN_ORDER_BY_GRAMMAR);
   const offset = decodePageToken(query.pageToken);
   const experimentIds = experimentIdsOf(query.experimentIds);
-  const stage = query.viewType;
-  const matches = (doc: RunDoc): boolean => {
-    if (stage !== 'ALL' && doc.lifecycle_stage !== (stage === 'ACTIVE_ONLY' ? 'active' : 'deleted'))
-      return false;
-    for (const p of predicates) if (!p(doc)) return false;
-    return true;
-  };
   // MLflow's tie-breaks (and default order): start_time DESC unless ordered by it, then run_id ASC
-  const clauses: OrderByClause[] = [...order];
-  if (!order.some((o) => o.entity === 'attribute' && o.key === 'start_time'))
-    clauses.push({ entity: 'attribute', key: 'start_time', ascending: false });
-  clauses.push({ entity: 'attribute', key: 'run_id', ascending: true });
-  return { experimentIds, matches, order: clauses, offset, maxResults };
+  const order: OrderByClause[] = [...parsedOrder];
+  if (!parsedOrder.some((o) => o.entity === 'attribute' && o.key === 'start_time'))
+    order.push({ entity: 'attribute', key: 'start_time', ascending: false });
+  order.push({ entity: 'attribute', key: 'run_id', ascending: true });
+  return { experimentIds, viewType: query.viewType, clauses, order, offset, maxResults };
 }
 
 /**
  * searchRuns over run documents with MLflow's filter grammar, ordering and paging. Only documents
  * of the requested experiments count, so callers may pass more than those.
  */
-export function searchRuns(docs: Iterable<RunDoc>, query: RunSearch): RunSearchResult {
-  return searchPrepared(docs, prepareRunSearch(query));
+export function searchRuns(docs: readonly RunDoc[], query: RunSearch): RunSearchResult {
+  return searchPrepared([docs], prepareRunSearch(query));
 }
 
-/** searchRuns with the query already prepared. */
-export function searchPrepared(docs: Iterable<RunDoc>, search: PreparedRunSearch): RunSearchResult {
+/**
+ * searchRuns with the query already prepared, over lists of runs (e.g. one per experiment). Each
+ * list is read through its memoised columns, so pass the same (unchanged) lists again to reuse them.
+ */
+export function searchPrepared(
+  lists: readonly (readonly RunDoc[])[],
+  search: PreparedRunSearch,
+): RunSearchResult {
   const selected: RunDoc[] = [];
-  for (const doc of docs) {
-    if (search.experimentIds.has(doc.experiment_id) && search.matches(doc)) selected.push(doc);
+  const picks: { cols: RunColumns; rows: number[] }[] = [];
+  const stage = search.viewType;
+  for (const docs of lists) {
+    const cols = runColumns(docs);
+    const experiments = cols.attribute('experiment_id');
+    const stages = cols.attribute('lifecycle_stage');
+    const tests = search.clauses.map((clause) => clause(cols));
+    const rows: number[] = [];
+    for (let i = 0; i < docs.length; i++) {
+      if (!search.experimentIds.has(experiments[i] as string)) continue;
+      if (stage !== 'ALL' && stages[i] !== (stage === 'ACTIVE_ONLY' ? 'active' : 'deleted'))
+        continue;
+      let ok = true;
+      for (const test of tests) {
+        if (!test(i)) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) rows.push(i);
+    }
+    picks.push({ cols, rows });
   }
-  const cmp = comparatorOf(search.order.map((clause) => columnOf(selected, clause)));
+  const n = picks.reduce((sum, p) => sum + p.rows.length, 0);
+  const columns: Column[] = search.order.map((c) => ({
+    ascending: c.ascending,
+    ranks: new Uint8Array(n),
+    values: new Array<string | number>(n),
+  }));
+  let at = 0;
+  for (const { cols, rows } of picks) {
+    const writers = search.order.map((o, k) => sortKeyWriter(cols, o, columns[k]!));
+    for (const i of rows) {
+      for (const write of writers) write(i, at);
+      selected.push(cols.docs[i]!);
+      at += 1;
+    }
+  }
+  const cmp = comparatorOf(columns);
   const end = search.offset + search.maxResults;
-  const ordered = smallestIndices(selected.length, end, cmp);
+  const ordered = smallestIndices(n, end, cmp);
   const runs = ordered.slice(search.offset, end).map((i) => selected[i]!);
-  return end < selected.length ? { runs, nextPageToken: encodePageToken(end) } : { runs };
+  return end < n ? { runs, nextPageToken: encodePageToken(end) } : { runs };
 }
