@@ -1,3 +1,5 @@
 export * from './read-model-store-contract.js';
 export * from './decider-spec.js';
 export * from './event-store-contract.js';
+export * from './blob-store-contract.js';
+export * from './seaweedfs.js';

@@ -1,0 +1,275 @@
+import { Readable } from 'node:stream';
+import { Client } from 'minio';
+import { confineArtifactPath } from './artifact-path.js';
+import {
+  BlobNotFoundError,
+  DigestingStream,
+  digestOf,
+  type BlobEntry,
+  type BlobMultipart,
+  type BlobStore,
+  type ByteRange,
+  type StoredBlob,
+  type UploadedPart,
+} from './blob-store.js';
+
+/** Where an S3 blob store keeps its objects and how it signs in. */
+export interface S3BlobStoreConfig {
+  /** http(s)://host[:port] of the S3 API. */
+  readonly endpoint: string;
+  readonly bucket: string;
+  /** Key prefix under which every artifact lives ('' for the bucket root). */
+  readonly prefix: string;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  readonly region: string;
+  /** Part size of streamed uploads: the most a single upload buffers (at least 5 MiB). */
+  readonly partSize?: number;
+}
+
+function isNoSuchKey(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchObject';
+}
+
+async function* prepend(head: Buffer, rest: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
+  yield head;
+  for (;;) {
+    const next = await rest.next();
+    if (next.done === true) return;
+    yield next.value as Buffer;
+  }
+}
+
+/**
+ * Blobs as objects in one bucket under one key prefix, through the minio client. Keys are always
+ * `<prefix><confined path>`, so nothing outside the prefix can be named. Multipart uploads are S3's
+ * own, with presigned part URLs for clients that upload parts directly.
+ */
+export class S3BlobStore implements BlobStore {
+  readonly kind = 's3' as const;
+  readonly multipart: BlobMultipart;
+  private readonly client: Client;
+  private readonly prefix: string;
+  private bucketChecked = false;
+  private readonly partSize: number;
+
+  constructor(private readonly config: S3BlobStoreConfig) {
+    const url = new URL(config.endpoint);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new Error(`S3 endpoint must be http(s), got '${config.endpoint}'`);
+    this.client = new Client({
+      endPoint: url.hostname,
+      port: url.port === '' ? undefined : Number(url.port),
+      useSSL: url.protocol === 'https:',
+      accessKey: config.accessKey,
+      secretKey: config.secretKey,
+      region: config.region,
+      pathStyle: true,
+      partSize: (this.partSize = config.partSize ?? 16 * 1024 * 1024),
+    });
+    const p = config.prefix === '' ? '' : confineArtifactPath(config.prefix, { allowRoot: true });
+    this.prefix = p === '' ? '' : `${p}/`;
+    this.multipart = this.makeMultipart();
+  }
+
+  get location(): string {
+    return `s3://${this.config.bucket}/${this.prefix}`;
+  }
+
+  private key(p: string, allowRoot = false): { rel: string; key: string } {
+    const rel = confineArtifactPath(p, { allowRoot });
+    return { rel, key: `${this.prefix}${rel}` };
+  }
+
+  /** Creates the bucket if it does not exist (once per process). */
+  async ensureBucket(): Promise<void> {
+    if (this.bucketChecked) return;
+    if (!(await this.client.bucketExists(this.config.bucket)))
+      await this.client.makeBucket(this.config.bucket, this.config.region);
+    this.bucketChecked = true;
+  }
+
+  async put(p: string, body: Readable, options: { size?: number } = {}): Promise<StoredBlob> {
+    const { rel, key } = this.key(p);
+    await this.ensureBucket();
+    const digest = new DigestingStream();
+    // A source that fails (a client that hangs up) must fail the upload. minio does not notice a
+    // destroyed input stream, so the upload races the source's error.
+    let onFailure: (e: unknown) => void = () => undefined;
+    const failed = new Promise<never>((_resolve, reject) => (onFailure = reject));
+    body.once('error', (e) => {
+      onFailure(e);
+      digest.destroy(e);
+    });
+    body.pipe(digest);
+    const upload = (async () => {
+      const head = await this.readHead(digest, this.partSize);
+      if (head.rest === undefined) {
+        // Small (or empty) files go up in one PUT; minio's stream path cannot store 0 bytes.
+        await this.client.putObject(this.config.bucket, key, head.bytes, head.bytes.length);
+      } else {
+        const rest = Readable.from(prepend(head.bytes, head.rest));
+        await this.client.putObject(this.config.bucket, key, rest, options.size);
+      }
+    })();
+    upload.catch(() => undefined);
+    await Promise.race([upload, failed]);
+    return { path: rel, size: digest.size, sha256: digest.sha256 };
+  }
+
+  /**
+   * Reads up to `limit` bytes: all of a small stream (rest undefined), or the first bytes and the
+   * iterator over the remainder. At most `limit` plus one chunk is held in memory.
+   */
+  private async readHead(
+    stream: Readable,
+    limit: number,
+  ): Promise<{ bytes: Buffer; rest: AsyncIterator<unknown> | undefined }> {
+    const it = stream[Symbol.asyncIterator]();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    while (size < limit) {
+      const next = await it.next();
+      if (next.done === true) return { bytes: Buffer.concat(chunks), rest: undefined };
+      const chunk = next.value as Buffer;
+      chunks.push(chunk);
+      size += chunk.length;
+    }
+    return { bytes: Buffer.concat(chunks), rest: it };
+  }
+
+  /** Whether any object (not a folder marker) lies under the key prefix. */
+  private async hasObjectsUnder(dirPrefix: string): Promise<boolean> {
+    for await (const raw of this.client.listObjectsV2(this.config.bucket, dirPrefix, true)) {
+      const item = raw as { name?: string };
+      if (item.name !== undefined && !item.name.endsWith('/')) return true;
+    }
+    return false;
+  }
+
+  async get(p: string, range?: ByteRange): Promise<Readable> {
+    const { rel, key } = this.key(p);
+    await this.ensureBucket();
+    try {
+      if (range === undefined) return await this.client.getObject(this.config.bucket, key);
+      return await this.client.getPartialObject(
+        this.config.bucket,
+        key,
+        range.start,
+        range.end - range.start + 1,
+      );
+    } catch (e) {
+      if (isNoSuchKey(e)) throw new BlobNotFoundError(rel);
+      throw e;
+    }
+  }
+
+  async stat(p: string): Promise<{ isDir: false; size: number } | { isDir: true } | undefined> {
+    const { rel, key } = this.key(p, true);
+    await this.ensureBucket();
+    if (rel !== '') {
+      try {
+        const st = await this.client.statObject(this.config.bucket, key);
+        return { isDir: false, size: st.size };
+      } catch (e) {
+        if (!isNoSuchKey(e)) throw e;
+      }
+    }
+    const dirPrefix = rel === '' ? this.prefix : `${key}/`;
+    return (await this.hasObjectsUnder(dirPrefix)) ? { isDir: true } : undefined;
+  }
+
+  async list(dir: string): Promise<BlobEntry[]> {
+    const { rel, key } = this.key(dir, true);
+    await this.ensureBucket();
+    const dirPrefix = rel === '' ? this.prefix : `${key}/`;
+    const out: BlobEntry[] = [];
+    for await (const raw of this.client.listObjectsV2(this.config.bucket, dirPrefix, false)) {
+      const item = raw as { name?: string; prefix?: string; size?: number };
+      if (item.prefix !== undefined) {
+        const name = item.prefix.slice(dirPrefix.length).replace(/\/$/, '');
+        // Some servers (SeaweedFS) keep emptied folders: only folders holding files are listed.
+        if (name !== '' && (await this.hasObjectsUnder(item.prefix)))
+          out.push({ name, isDir: true });
+      } else if (item.name !== undefined) {
+        const name = item.name.slice(dirPrefix.length);
+        if (name !== '' && !name.includes('/'))
+          out.push({ name, isDir: false, size: item.size ?? 0 });
+      }
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async *walk(dir: string): AsyncIterable<string> {
+    const { rel, key } = this.key(dir, true);
+    await this.ensureBucket();
+    const dirPrefix = rel === '' ? this.prefix : `${key}/`;
+    const names: string[] = [];
+    for await (const raw of this.client.listObjectsV2(this.config.bucket, dirPrefix, true)) {
+      const item = raw as { name?: string };
+      if (item.name !== undefined && !item.name.endsWith('/'))
+        names.push(item.name.slice(this.prefix.length));
+    }
+    yield* names.sort();
+  }
+
+  async delete(p: string): Promise<void> {
+    const { rel, key } = this.key(p);
+    await this.ensureBucket();
+    const keys: string[] = [key];
+    for await (const name of this.walk(rel)) keys.push(`${this.prefix}${name}`);
+    for (let i = 0; i < keys.length; i += 1000) {
+      await this.client.removeObjects(this.config.bucket, keys.slice(i, i + 1000));
+    }
+  }
+
+  private makeMultipart(): BlobMultipart {
+    const bucket = this.config.bucket;
+    return {
+      create: async (p) => {
+        await this.ensureBucket();
+        return this.client.initiateNewMultipartUpload(bucket, this.key(p).key, {});
+      },
+      partUploadUrl: async (p, uploadId, partNumber, expirySeconds) =>
+        this.client.presignedUrl('PUT', bucket, this.key(p).key, expirySeconds, {
+          partNumber: String(partNumber),
+          uploadId,
+        }),
+      uploadPart: async (p, uploadId, partNumber, body) => {
+        const r = await this.client.uploadPart(
+          {
+            bucketName: bucket,
+            objectName: this.key(p).key,
+            uploadID: uploadId,
+            partNumber,
+            headers: {},
+          },
+          body,
+        );
+        return { partNumber, etag: r.etag };
+      },
+      complete: async (p, uploadId, parts: readonly UploadedPart[]) => {
+        const { rel, key } = this.key(p);
+        await this.client.completeMultipartUpload(
+          bucket,
+          key,
+          uploadId,
+          [...parts]
+            .sort((a, b) => a.partNumber - b.partNumber)
+            .map((part) => ({ part: part.partNumber, etag: part.etag.replace(/^"|"$/g, '') })),
+        );
+        // The parts never passed through here as one stream: read the object back to hash it.
+        const { size, sha256 } = await digestOf(await this.client.getObject(bucket, key));
+        return { path: rel, size, sha256 };
+      },
+      abort: async (p, uploadId) => {
+        await this.client.abortMultipartUpload(bucket, this.key(p).key, uploadId);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    // The minio client keeps no connections that need closing (the agent's sockets are unref'd).
+  }
+}
