@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { ingestV1 } from '@ledgerflow/contracts';
+import type { ingestV1 } from '@ledgerflow/contracts';
 
 export interface MetricWriterOptions {
   /** Flush a batch once this many points are buffered (default 10 000). */
@@ -135,7 +135,9 @@ export class MetricWriter {
     if (this.failure) throw this.failure;
     if (this.unacked.size === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    if (this.failure) throw this.failure;
+    // re-read: the failure may have been recorded while waiting
+    const failure = this.failure as Error | undefined;
+    if (failure) throw failure;
   }
 
   /** Flushes, then ends the stream. */

@@ -27,8 +27,10 @@ export class RestClient {
     if (method === 'GET') {
       const q = new URLSearchParams();
       for (const [k, v] of Object.entries(body)) {
-        if (Array.isArray(v)) for (const item of v) q.append(k, String(item));
-        else if (v !== undefined) q.append(k, String(v));
+        for (const item of Array.isArray(v) ? (v as unknown[]) : [v]) {
+          if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean')
+            q.append(k, String(item));
+        }
       }
       if ([...q].length > 0) url += `?${q.toString()}`;
     } else {
@@ -38,12 +40,15 @@ export class RestClient {
     const res = await fetch(url, init);
     const text = await res.text();
     const parsed = (text ? JSON.parse(text) : {}) as Json;
-    if (!res.ok)
+    if (!res.ok) {
+      const code = parsed['error_code'];
+      const message = parsed['message'];
       throw new MlflowRestError(
         res.status,
-        String(parsed['error_code'] ?? res.status),
-        String(parsed['message'] ?? text),
+        typeof code === 'string' ? code : String(res.status),
+        typeof message === 'string' ? message : text,
       );
+    }
     return parsed as T;
   }
 

@@ -3,8 +3,11 @@ import { runServiceMain, startService, type RunningServer } from '@ledgerflow/ru
 import { EMBEDDED } from '../embedded.js';
 
 /** Starts the embedded server (every service in one process) with this configuration. */
-export function startEmbeddedServer(config: LedgerflowConfig): Promise<RunningServer> {
-  return startService(EMBEDDED, config);
+export function startEmbeddedServer(
+  config: LedgerflowConfig,
+  options: Parameters<typeof startService>[2] = {},
+): Promise<RunningServer> {
+  return startService(EMBEDDED, config, options);
 }
 
 /** `ledgerflow server`. */

@@ -1,11 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import { dataFiles, type LedgerflowConfig } from '@ledgerflow/config';
-import { AggregateStore, SqliteEventStore, systemClock } from '@ledgerflow/event-store';
+import {
+  AggregateStore,
+  SqliteEventStore,
+  systemClock,
+  type EventStore,
+} from '@ledgerflow/event-store';
 import { ProjectionRunner, SqliteReadModelStore, type Projection } from '@ledgerflow/projections';
 
 /** The embedded adapters, opened on one data directory. */
 export interface EmbeddedPlatform {
-  readonly eventStore: SqliteEventStore;
+  /** The event log every component uses (the SQLite store, or a wrapper of it given by the caller). */
+  readonly eventStore: EventStore;
   readonly readModels: SqliteReadModelStore;
   readonly projections: ProjectionRunner;
   readonly aggregates: AggregateStore;
@@ -20,13 +26,17 @@ export function openEmbeddedPlatform(
   config: Pick<LedgerflowConfig, 'dataDir' | 'sqliteSynchronous'>,
   projections: readonly Projection[],
   log: (message: string) => void = () => undefined,
+  /** Lets tests put a wrapper (e.g. a deliberately slow store) between the services and the log. */
+  wrapEventStore: (store: EventStore) => EventStore = (store) => store,
 ): EmbeddedPlatform {
   mkdirSync(config.dataDir, { recursive: true });
   const files = dataFiles(config.dataDir);
-  const eventStore = new SqliteEventStore({
-    path: files.events,
-    synchronous: config.sqliteSynchronous,
-  });
+  const eventStore = wrapEventStore(
+    new SqliteEventStore({
+      path: files.events,
+      synchronous: config.sqliteSynchronous,
+    }),
+  );
   const readModels = new SqliteReadModelStore({ path: files.readModels });
   const runner = new ProjectionRunner({ eventStore, readModels, projections, logger: log });
   const aggregates = new AggregateStore(eventStore, systemClock);

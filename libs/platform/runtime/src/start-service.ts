@@ -1,6 +1,7 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ConfigError, loadConfig, type LedgerflowConfig } from '@ledgerflow/config';
+import type { EventStore } from '@ledgerflow/event-store';
 import type { Projection } from '@ledgerflow/projections';
 import { openEmbeddedPlatform } from './embedded-platform.js';
 import { createHttpApp } from './http-app.js';
@@ -39,11 +40,12 @@ class RootModule {
 export async function startService(
   spec: ServiceSpec,
   config: LedgerflowConfig,
+  options: { wrapEventStore?: (store: EventStore) => EventStore } = {},
 ): Promise<RunningServer> {
   const log = (m: string): void => {
     if (config.logLevel !== 'error') console.error(`[ledgerflow] ${m}`);
   };
-  const platform = openEmbeddedPlatform(config, spec.projections, log);
+  const platform = openEmbeddedPlatform(config, spec.projections, log, options.wrapEventStore);
   let app: NestFastifyApplication | undefined;
   try {
     await platform.projections.start();

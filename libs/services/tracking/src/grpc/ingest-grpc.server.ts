@@ -62,6 +62,47 @@ function metadataOf(call: { metadata: grpc.Metadata }, fallbackCorrelation: stri
   };
 }
 
+/** A request whose bytes could not be decoded; answered INVALID_ARGUMENT by the handler. */
+interface Undecodable {
+  readonly undecodable: string;
+}
+
+/**
+ * The generated service, but a streamed batch that fails to decode (an int64 beyond 2^53, broken
+ * bytes) becomes a value the handler refuses with INVALID_ARGUMENT, instead of the transport's
+ * generic INTERNAL "Error deserializing request".
+ */
+function tolerantService(): grpc.ServiceDefinition {
+  const tolerant = (decode: (b: Buffer) => unknown) => (b: Buffer) => {
+    try {
+      return decode(b);
+    } catch (e) {
+      const why = (e as Error).message;
+      return {
+        undecodable: /MAX_SAFE_INTEGER/.test(why)
+          ? `batch.runs[].steps or timestamps: ${why} (int64 values must fit in 2^53)`
+          : `batch: ${why}`,
+      } satisfies Undecodable;
+    }
+  };
+  const def = MetricIngestServiceService;
+  return {
+    ...def,
+    streamMetrics: {
+      ...def.streamMetrics,
+      requestDeserialize: tolerant(def.streamMetrics.requestDeserialize),
+    },
+    ingestMetrics: {
+      ...def.ingestMetrics,
+      requestDeserialize: tolerant(def.ingestMetrics.requestDeserialize),
+    },
+  };
+}
+
+function isUndecodable(r: unknown): r is Undecodable {
+  return typeof r === 'object' && r !== null && 'undecodable' in r;
+}
+
 /** Maps any error to a gRPC status object; unknown errors are logged and answered INTERNAL. */
 function statusOf(error: unknown, logger: Logger): grpc.StatusObject {
   const metadata = new grpc.Metadata();
@@ -132,7 +173,7 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 10_000,
     });
-    server.addService(MetricIngestServiceService, {
+    server.addService(tolerantService(), {
       streamMetrics: (call: grpc.ServerDuplexStream<Req, Res>) => this.streamMetrics(call),
       ingestMetrics: (
         call: grpc.ServerReadableStream<
@@ -287,7 +328,7 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
       try {
         while (queue.length > 0 && !failed) {
           const ack = await queue[0]!;
-          queue.shift();
+          void queue.shift();
           if (call.cancelled) return;
           call.write(ackOf(ack));
           if (call.isPaused() && queue.length < limit) call.resume();
@@ -301,7 +342,9 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     };
     call.on('data', (req: Req) => {
       if (failed) return;
-      const p = this.ingest.ingest(req.batch, meta);
+      const p = isUndecodable(req)
+        ? Promise.reject(new BatchRejectedError(GrpcCode.INVALID_ARGUMENT, req.undecodable))
+        : this.ingest.ingest(req.batch, meta);
       p.catch(() => undefined); // surfaced in order by drain()
       queue.push(p);
       if (queue.length >= limit) call.pause();
@@ -326,8 +369,10 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     const all: Promise<BatchAck>[] = [];
     let error: unknown;
     try {
-      for await (const req of call as AsyncIterable<ingestV1.IngestMetricsRequest>) {
-        const p = this.ingest.ingest(req.batch, meta);
+      for await (const req of call as AsyncIterable<ingestV1.IngestMetricsRequest | Undecodable>) {
+        const p = isUndecodable(req)
+          ? Promise.reject(new BatchRejectedError(GrpcCode.INVALID_ARGUMENT, req.undecodable))
+          : this.ingest.ingest(req.batch, meta);
         all.push(p);
         inFlight.add(p);
         void p.then(
