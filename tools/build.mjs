@@ -3,12 +3,15 @@
 // keeping the directory layout. Workspace aliases (@ledgerflow/*) become relative imports, so
 // the output runs on plain Node with no loader. Type-checking is `npm run typecheck`, not this.
 import { transformFile } from '@swc/core';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const outRoot = path.join(root, 'dist');
+const finalRoot = path.join(root, 'dist');
+// Built beside dist/ and swapped in at the end, so a concurrent build or a running process never
+// sees a half-written dist/.
+const outRoot = path.join(root, `.dist-building-${process.pid}-${Date.now()}`);
 const swcrc = JSON.parse(await readFile(path.join(root, '.swcrc'), 'utf8'));
 const tsconfig = JSON.parse(await readFile(path.join(root, 'tsconfig.base.json'), 'utf8'));
 const aliases = new Map(
@@ -54,7 +57,6 @@ function rewriteAliases(code, outFile) {
 }
 
 const started = Date.now();
-await rm(outRoot, { recursive: true, force: true });
 const jobs = [];
 for (const top of ['apps', 'libs', 'bench']) {
   for await (const file of walk(path.join(root, top))) {
@@ -81,6 +83,10 @@ for (const top of ['apps', 'libs', 'bench']) {
 }
 await Promise.all(jobs);
 await writeFile(path.join(outRoot, 'package.json'), '{ "type": "module" }\n');
+const retired = path.join(root, `.dist-retired-${process.pid}-${Date.now()}`);
+await rename(finalRoot, retired).catch(() => undefined);
+await rename(outRoot, finalRoot);
+await rm(retired, { recursive: true, force: true });
 if (!process.argv.includes('--quiet')) {
   console.error(`built ${jobs.length} files into dist/ in ${Date.now() - started} ms`);
 }
