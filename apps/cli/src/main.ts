@@ -54,4 +54,47 @@ audit
     });
   });
 
+const artifacts = program
+  .command('artifacts')
+  .description('artifact storage: verify against the log, upload, download, list');
+artifacts
+  .command('verify')
+  .description('re-hash every stored artifact against the log; exits non-zero on any mismatch')
+  .option('--data-dir <dir>', 'data directory (env LEDGERFLOW_DATA_DIR)')
+  .action(async (opts: { dataDir?: string }) => {
+    const { artifactsVerify } = await import('./commands/artifacts.js');
+    process.exitCode = await artifactsVerify({
+      dataDir: opts.dataDir ?? process.env['LEDGERFLOW_DATA_DIR'] ?? './ledgerflow-data',
+    });
+  });
+artifacts
+  .command('upload')
+  .description('upload a file or a directory (recursively) through the artifact proxy')
+  .argument('<local>', 'file or directory')
+  .argument('[artifact-path]', 'destination folder in the store', '')
+  .option('--server <url>', 'server URL (env MLFLOW_TRACKING_URI)')
+  .action(async (local: string, dest: string, opts: { server?: string }) => {
+    const { artifactsUpload } = await import('./commands/artifacts.js');
+    process.exitCode = await artifactsUpload(local, dest, opts.server);
+  });
+artifacts
+  .command('download')
+  .description('download a file or a directory (recursively) through the artifact proxy')
+  .argument('<artifact-path>', 'file or folder in the store')
+  .argument('[local-dir]', 'where to put it', '.')
+  .option('--server <url>', 'server URL (env MLFLOW_TRACKING_URI)')
+  .action(async (src: string, dir: string, opts: { server?: string }) => {
+    const { artifactsDownload } = await import('./commands/artifacts.js');
+    process.exitCode = await artifactsDownload(src, dir, opts.server);
+  });
+artifacts
+  .command('ls')
+  .description('list one folder of the store')
+  .argument('[artifact-path]', 'folder in the store', '')
+  .option('--server <url>', 'server URL (env MLFLOW_TRACKING_URI)')
+  .action(async (dir: string, opts: { server?: string }) => {
+    const { artifactsLs } = await import('./commands/artifacts.js');
+    process.exitCode = await artifactsLs(dir, opts.server);
+  });
+
 await program.parseAsync(process.argv);
