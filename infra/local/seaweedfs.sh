@@ -17,6 +17,8 @@ VERSION="v0.0.0-20261109003541-7506e5f91cd6"
 MODULE="github.com/seaweedfs/seaweedfs"
 CACHE="${LEDGERFLOW_CACHE:-$HOME/.cache/ledgerflow}"
 BIN="$CACHE/bin/weed-$VERSION"
+# Go may be installed outside PATH (the official tarball lives in /usr/local/go).
+PATH="$PATH:/usr/local/go/bin"
 S3_ACCESS_KEY="${LEDGERFLOW_S3_TEST_ACCESS_KEY:-ledgerflow-test}"
 S3_SECRET_KEY="${LEDGERFLOW_S3_TEST_SECRET_KEY:-ledgerflow-test-secret}"
 
