@@ -1,0 +1,308 @@
+// Artifact throughput: upload and download MB/s of one file (1 GiB by default) through the MLflow
+// artifact proxy route (PUT/GET /api/2.0/mlflow-artifacts/artifacts/<path>), on this machine, for:
+//   - Ledgerflow on the local folder and on S3 (SeaweedFS started by infra/local/seaweedfs.sh);
+//   - the reference `mlflow server` (PyPI, serve-artifacts, local destination);
+//   - the ceiling: `cp` of the same file, and a raw loopback TCP socket each way.
+//   npm run build && node dist/bench/artifacts.js [--mib 1024] [--out bench/results/artifacts.json]
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import {
+  createReadStream,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
+import { request } from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function argument(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
+const MIB = 1024 * 1024;
+const SIZE = Number(argument('mib', '1024')) * MIB;
+const OUT = path.resolve(root, argument('out', 'bench/results/artifacts.json'));
+const A = '/api/2.0/mlflow-artifacts/artifacts';
+
+const mbps = (bytes: number, ms: number): number =>
+  Math.round((bytes / MIB / (ms / 1000)) * 10) / 10;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(url: string, child: ChildProcess, seconds: number): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${url}: server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no /health at ${url} within ${seconds} s`);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+  });
+}
+
+async function startLedgerflow(
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'bin/ledgerflow.js'), 'server', '--port', String(port), '--data-dir', dataDir],
+    {
+      env: { ...process.env, ...env, LEDGERFLOW_GRPC_PORT: '0', LEDGERFLOW_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url, child, 120);
+  return { url, child };
+}
+
+async function startMlflow(dir: string): Promise<{ url: string; child: ChildProcess }> {
+  const venv = execFileSync('bash', [path.join(root, 'tools/python-env.sh')], {
+    encoding: 'utf8',
+  }).trim();
+  const port = await freePort();
+  const child = spawn(
+    path.join(venv, 'bin/mlflow'),
+    [
+      'server',
+      '--backend-store-uri',
+      `sqlite:///${dir}/mlflow.db`,
+      '--artifacts-destination',
+      `${dir}/mlartifacts`,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+    ],
+    {
+      env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url, child, 300);
+  return { url, child };
+}
+
+function timedPut(url: string, file: string): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': SIZE },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          (res.statusCode ?? 0) < 300
+            ? resolve(performance.now() - started)
+            : reject(new Error(`PUT ${url}: ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    createReadStream(file, { highWaterMark: MIB }).pipe(req);
+  });
+}
+
+function timedGet(url: string): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    request(url, (res) => {
+      let n = 0;
+      res.on('data', (c: Buffer) => (n += c.length));
+      res.on('end', () =>
+        n === SIZE
+          ? resolve(performance.now() - started)
+          : reject(new Error(`GET ${url}: ${res.statusCode}, ${n} bytes`)),
+      );
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** Best of two transfers each way through the proxy route. */
+async function measureProxy(
+  url: string,
+  file: string,
+): Promise<{ upload_MBps: number; download_MBps: number }> {
+  let up = Infinity;
+  let down = Infinity;
+  for (let i = 0; i < 2; i++) {
+    up = Math.min(up, await timedPut(`${url}${A}/bench/run${i}/artifacts/big.bin`, file));
+    down = Math.min(down, await timedGet(`${url}${A}/bench/run${i}/artifacts/big.bin`));
+  }
+  return { upload_MBps: mbps(SIZE, up), download_MBps: mbps(SIZE, down) };
+}
+
+/** Raw loopback TCP: the file's bytes to a discarding server (up), and from a sending server (down). */
+async function socketCeiling(file: string): Promise<{ up: number; down: number }> {
+  const once = (
+    serve: (s: net.Socket) => void,
+    client: (s: net.Socket, done: () => void) => void,
+  ): Promise<number> =>
+    new Promise((resolve) => {
+      const server = net.createServer(serve).listen(0, '127.0.0.1', () => {
+        const started = performance.now();
+        const s = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+        client(s, () => {
+          const ms = performance.now() - started;
+          server.close();
+          resolve(ms);
+        });
+      });
+    });
+  const up = await once(
+    (s) => s.resume(),
+    (s, done) => {
+      s.on('close', done);
+      createReadStream(file, { highWaterMark: MIB }).pipe(s);
+    },
+  );
+  const down = await once(
+    (s) => createReadStream(file, { highWaterMark: MIB }).pipe(s),
+    (s, done) => {
+      s.on('end', done);
+      s.resume();
+    },
+  );
+  return { up: mbps(SIZE, up), down: mbps(SIZE, down) };
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'ledgerflow-bench-artifacts-'));
+  const file = path.join(work, 'big.bin');
+  const block = Buffer.alloc(MIB);
+  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const fd = openSync(file, 'w');
+  for (let written = 0; written < SIZE; written += MIB)
+    writeSync(fd, block, 0, Math.min(MIB, SIZE - written));
+  closeSync(fd);
+  const results: Record<string, unknown> = {
+    benchmark: 'artifacts',
+    file_MiB: SIZE / MIB,
+    machine: { cpus: os.cpus().length, node: process.version },
+  };
+  try {
+    let started = performance.now();
+    execFileSync('cp', [file, path.join(work, 'copy.bin')]);
+    execFileSync('sync');
+    const cp = mbps(SIZE, performance.now() - started);
+    rmSync(path.join(work, 'copy.bin'));
+    const socket = await socketCeiling(file);
+    results['ceiling'] = {
+      cp_MBps: cp,
+      socket_upload_MBps: socket.up,
+      socket_download_MBps: socket.down,
+    };
+    console.error('ceiling', results['ceiling']);
+
+    const local = await startLedgerflow(path.join(work, 'lf-local'), {
+      LEDGERFLOW_SQLITE_SYNCHRONOUS: 'normal',
+    });
+    try {
+      results['ledgerflow_local'] = await measureProxy(local.url, file);
+    } finally {
+      await stop(local.child);
+    }
+    console.error('ledgerflow local', results['ledgerflow_local']);
+
+    const weedDir = path.join(work, 'weed');
+    mkdirSync(weedDir);
+    const weed = execFileSync(
+      'bash',
+      [path.join(root, 'infra/local/seaweedfs.sh'), 'start', weedDir, String(await freePort())],
+      {
+        encoding: 'utf8',
+      },
+    );
+    const field = (n: string): string => new RegExp(`^${n}=(.*)$`, 'm').exec(weed)?.[1] ?? '';
+    try {
+      const s3 = await startLedgerflow(path.join(work, 'lf-s3'), {
+        LEDGERFLOW_ARTIFACT_STORE: 's3',
+        LEDGERFLOW_S3_ENDPOINT: field('endpoint'),
+        LEDGERFLOW_S3_BUCKET: 'bench',
+        LEDGERFLOW_S3_ACCESS_KEY: field('access_key'),
+        LEDGERFLOW_S3_SECRET_KEY: field('secret_key'),
+      });
+      try {
+        results['ledgerflow_s3_seaweedfs'] = await measureProxy(s3.url, file);
+      } finally {
+        await stop(s3.child);
+      }
+    } finally {
+      execFileSync('bash', [path.join(root, 'infra/local/seaweedfs.sh'), 'stop', weedDir]);
+    }
+    console.error('ledgerflow s3', results['ledgerflow_s3_seaweedfs']);
+
+    const mlDir = path.join(work, 'mlflow');
+    mkdirSync(mlDir);
+    const ml = await startMlflow(mlDir);
+    try {
+      results['mlflow_server_local'] = await measureProxy(ml.url, file);
+    } finally {
+      await stop(ml.child);
+    }
+    console.error('mlflow', results['mlflow_server_local']);
+
+    started = performance.now();
+    const ceilingUp = Math.min(cp, socket.up);
+    const ceilingDown = socket.down;
+    const ratio = (r: unknown): Record<string, number> => {
+      const m = r as { upload_MBps: number; download_MBps: number };
+      return {
+        upload_vs_ceiling: Math.round((m.upload_MBps / ceilingUp) * 100) / 100,
+        download_vs_ceiling: Math.round((m.download_MBps / ceilingDown) * 100) / 100,
+      };
+    };
+    results['ratios'] = {
+      ceiling_upload_MBps: ceilingUp,
+      ceiling_download_MBps: ceilingDown,
+      ledgerflow_local: ratio(results['ledgerflow_local']),
+      ledgerflow_s3_seaweedfs: ratio(results['ledgerflow_s3_seaweedfs']),
+      mlflow_server_local: ratio(results['mlflow_server_local']),
+    };
+    results['measured_at'] = new Date().toISOString();
+    mkdirSync(path.dirname(OUT), { recursive: true });
+    writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
+    console.log(JSON.stringify(results, null, 2));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
