@@ -70,9 +70,10 @@ export function describeBlobStoreContract(
     let store: BlobStore;
     let cleanup: () => Promise<void>;
 
+    // Opening may start a server (SeaweedFS for S3), which is slow on a busy machine.
     beforeAll(async () => {
       ({ store, cleanup } = await open());
-    });
+    }, 300_000);
     afterAll(async () => {
       await store.close();
       await cleanup();
