@@ -42,7 +42,7 @@ export default tseslint.config(
             },
             {
               sourceTag: 'type:testing',
-              onlyDependOnLibsWithTags: ['type:platform', 'type:contracts', 'type:domain'],
+              onlyDependOnLibsWithTags: ['type:platform', 'type:contracts', 'type:domain', 'type:client'],
             },
             {
               sourceTag: 'type:service',

@@ -1,3 +1,5 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +19,7 @@ import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import type { ProjectionRunner, ReadModelReader } from '@ledgerflow/projections';
 import { PROJECTION_RUNNER, READ_MODEL_READER, type RunningServer } from '@ledgerflow/runtime';
 import { IngestGrpcServer, METRIC_CHUNKS, METRIC_SERIES } from '@ledgerflow/service-tracking';
+import { metricLoadValue, type MetricLoadPlan, type MetricLoadResult } from '@ledgerflow/testing';
 import { startEmbeddedServer } from './commands/server.js';
 
 // Acceptance: 8 concurrent client streams write 10M points across 50 runs, with out-of-order
@@ -29,18 +32,9 @@ const STEPS = Math.ceil(TOTAL_POINTS / (RUNS * KEYS.length));
 const CLIENTS = 8;
 const BLOCK = 500; // steps per block; blocks are sent in shuffled order
 
-const valueOf = (run: number, key: number, step: number): number =>
-  run * 1e7 + key * 1e6 + step / 7;
-
-function shuffled<T>(xs: T[], seed: number): T[] {
-  let s = seed;
-  const rand = (): number => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  for (let i = xs.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
-  }
-  return xs;
-}
+const valueOf = metricLoadValue;
+const execFileAsync = promisify(execFile);
+const repoRoot = path.resolve(import.meta.dirname, '../../..');
 
 describe('gRPC metric ingest (embedded server)', () => {
   let server: RunningServer;
@@ -201,33 +195,27 @@ describe('gRPC metric ingest (embedded server)', () => {
     for (let r = 0; r < RUNS; r++) runIds.push(await newRun(setup, `ingest-${r}`));
     await setup.close();
 
-    const blocks = Array.from({ length: Math.ceil(STEPS / BLOCK) }, (_, b) => b);
-    const clients = Array.from(
-      { length: CLIENTS },
-      (_, c) =>
-        new LedgerflowClient({
-          grpcAddress: address,
-          restUrl: server.url,
-          clientId: `trainer-${c}`,
-          maxBatchPoints: 20_000,
-        }),
+    // the 8 client streams run in their own process, so the server keeps this one's thread
+    execFileSync(process.execPath, [path.join(repoRoot, 'tools/build.mjs'), '--quiet'], {
+      cwd: repoRoot,
+    });
+    const plan: MetricLoadPlan = {
+      grpcAddress: address,
+      runIds,
+      keys: KEYS,
+      steps: STEPS,
+      clients: CLIENTS,
+      block: BLOCK,
+      maxBatchPoints: 20_000,
+    };
+    // asynchronously: the server lives in this process and must keep serving meanwhile
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [path.join(repoRoot, 'dist/libs/testing/src/load/metric-load.js'), JSON.stringify(plan)],
+      { maxBuffer: 1 << 20 },
     );
-    await Promise.all(
-      clients.map(async (client, c) => {
-        const mine = runIds.map((id, r) => ({ id, r })).filter(({ r }) => r % CLIENTS === c);
-        for (const block of shuffled([...blocks], c + 1)) {
-          for (const { id, r } of mine) {
-            for (let k = 0; k < KEYS.length; k++) {
-              for (let step = block * BLOCK; step < Math.min(STEPS, (block + 1) * BLOCK); step++) {
-                client.logMetric(id, KEYS[k]!, valueOf(r, k, step), step, 1_700_000_000_000 + step);
-              }
-            }
-          }
-          await client.metrics.ready();
-        }
-        await client.metrics.flush();
-      }),
-    );
+    const load = JSON.parse(stdout) as MetricLoadResult;
+    expect(load.ackedPoints).toBe(RUNS * KEYS.length * STEPS);
     // duplicated batches: the same points again under new batch ids (exact duplicates are dropped),
     // and a batch resent under its original id (acknowledged again, applied once)
     const dup: ingestV1.MetricBatch = {
@@ -249,10 +237,6 @@ describe('gRPC metric ingest (embedded server)', () => {
     expect(first).toMatchObject({ duplicate: false });
     expect(again).toMatchObject({ duplicate: true, sequence: first!.sequence });
     await streamOnce({ ...dup, clientBatchId: 'r2' });
-    for (const client of clients) await client.close();
-    expect(clients.reduce((n, c) => n + c.metrics.stats.ackedPoints, 0)).toBe(
-      RUNS * KEYS.length * STEPS,
-    );
 
     await runner.waitFor(await events.headPosition(), 120_000);
     for (let r = 0; r < RUNS; r++) {
@@ -287,5 +271,5 @@ describe('gRPC metric ingest (embedded server)', () => {
         expect(seen.every((x) => x === 1)).toBe(true);
       }
     }
-  });
+  }, 900_000);
 });

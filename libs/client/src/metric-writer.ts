@@ -28,6 +28,8 @@ interface Pending {
   readonly id: string;
   readonly request: ingestV1.StreamMetricsRequest;
   readonly points: number;
+  /** When the batch was last written to a stream (performance.now()). */
+  sentAt: number;
 }
 
 /** A batch the server refused for good (INVALID_ARGUMENT and the like). */
@@ -78,6 +80,9 @@ export class MetricWriter {
   private readonly roomWaiters: (() => void)[] = [];
   /** Batches acknowledged, and resends after reconnects (for tests and metrics). */
   readonly stats = { acked: 0, ackedPoints: 0, duplicates: 0, reconnects: 0, resent: 0 };
+  /** Send-to-ack latency of the most recent batches, in ms (a ring of up to 10 000). */
+  readonly ackLatenciesMs: number[] = [];
+  private latencyCursor = 0;
 
   constructor(
     private readonly client: ingestV1.MetricIngestServiceClient,
@@ -173,6 +178,7 @@ export class MetricWriter {
       runs.push({ runId, keys: b.keys, keyIndex: b.k, steps: b.s, timestamps: b.t, values: b.v });
     }
     const pending: Pending = {
+      sentAt: performance.now(),
       id,
       points: this.buffered,
       request: { batch: { clientId: this.clientId, clientBatchId: id, runs } },
@@ -192,7 +198,10 @@ export class MetricWriter {
     call.on('error', (e: grpc.ServiceError) => this.onBroken(call, e));
     call.on('end', () => this.onBroken(call, undefined));
     // resend everything not yet acknowledged, in order
-    for (const p of this.unacked.values()) call.write(p.request);
+    for (const p of this.unacked.values()) {
+      p.sentAt = performance.now();
+      call.write(p.request);
+    }
   }
 
   private onAck(ack: ingestV1.StreamMetricsResponse): void {
@@ -202,6 +211,9 @@ export class MetricWriter {
     this.backoff = this.opts.reconnectMinMs;
     this.stats.acked += 1;
     this.stats.ackedPoints += p.points;
+    const latency = performance.now() - p.sentAt;
+    if (this.ackLatenciesMs.length < 10_000) this.ackLatenciesMs.push(latency);
+    else this.ackLatenciesMs[this.latencyCursor++ % 10_000] = latency;
     if (ack.duplicate) this.stats.duplicates += 1;
     this.wake();
   }

@@ -3,3 +3,5 @@ export * from './decider-spec.js';
 export * from './event-store-contract.js';
 export * from './blob-store-contract.js';
 export * from './seaweedfs.js';
+export * from './load/metric-load.js';
+export * from './slow-event-store.js';
