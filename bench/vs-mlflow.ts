@@ -5,21 +5,26 @@
 // Both servers get the same requests from this process and the same data (the reference is loaded
 // in bulk into its own schema by bench/reference/load_mlflow_runs.py; Ledgerflow from events).
 //   npm run build && node dist/bench/vs-mlflow.js [--runs 100000] [--seconds 15] [--ref-queries 5]
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import type { NewEvent } from '@ledgerflow/contracts';
 import { SqliteEventStore, type StreamWrite } from '@ledgerflow/event-store';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-function argument(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
+import {
+  argument,
+  logBatchThroughput,
+  mlflowVersion,
+  percentile,
+  post,
+  pythonVenv,
+  root,
+  startLedgerflow,
+  startMlflow,
+  stop,
+  type Server,
+} from './lib/servers.js';
 
 const RUNS = Number(argument('runs', '100000'));
 const SECONDS = Number(argument('seconds', '15'));
@@ -84,162 +89,6 @@ function runEvents(i: number, experimentId: string): NewEvent[] {
     }),
     ev(3, 'RunUpdated', { runId: id, status: 'FINISHED', endTime: start + 500 }),
   ];
-}
-
-// ---- servers ----
-interface Server {
-  readonly name: string;
-  readonly url: string;
-  readonly process: ChildProcess;
-}
-
-async function waitHealthy(url: string, child: ChildProcess, seconds: number): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`no /health at ${url} within ${seconds} s`);
-}
-
-async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startLedgerflow(dataDir: string): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(root, 'bin/ledgerflow.js'),
-      'server',
-      '--port',
-      String(port),
-      '--grpc-port',
-      '0',
-      '--data-dir',
-      dataDir,
-    ],
-    {
-      env: { ...process.env, LEDGERFLOW_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url, child, 600);
-  return { name: 'ledgerflow', url, process: child };
-}
-
-function pythonVenv(): string {
-  return execFileSync('bash', [path.join(root, 'tools/python-env.sh')], {
-    encoding: 'utf8',
-  }).trim();
-}
-
-async function startMlflow(dir: string, venv: string): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(
-    path.join(venv, 'bin/mlflow'),
-    [
-      'server',
-      '--backend-store-uri',
-      `sqlite:///${dir}/mlflow.db`,
-      '--default-artifact-root',
-      `${dir}/artifacts`,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-    ],
-    {
-      env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url, child, 300);
-  return { name: 'mlflow', url, process: child };
-}
-
-async function stop(server: Server): Promise<void> {
-  if (server.process.exitCode !== null) return;
-  await new Promise<void>((resolve) => {
-    server.process.once('exit', () => resolve());
-    server.process.kill('SIGTERM');
-    setTimeout(() => server.process.kill('SIGKILL'), 10_000).unref();
-  });
-}
-
-async function post(url: string, route: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${url}/api/2.0/mlflow/${route}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${route}: ${res.status} ${text.slice(0, 300)}`);
-  return JSON.parse(text) as Record<string, unknown>;
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-// ---- 1. log-batch throughput ----
-async function logBatchThroughput(
-  server: Server,
-): Promise<{ points: number; seconds: number; pointsPerSecond: number; requestP50Ms: number }> {
-  const experimentId = (
-    await post(server.url, 'experiments/create', { name: `log-batch-${Date.now()}` })
-  )['experiment_id'] as string;
-  const runs: string[] = [];
-  for (let c = 0; c < CLIENTS; c++) {
-    const r = (await post(server.url, 'runs/create', {
-      experiment_id: experimentId,
-      start_time: Date.now(),
-    })) as { run: { info: { run_id: string } } };
-    runs.push(r.run.info.run_id);
-  }
-  let points = 0;
-  const latencies: number[] = [];
-  const started = performance.now();
-  const deadline = started + SECONDS * 1000;
-  await Promise.all(
-    runs.map(async (run_id, c) => {
-      for (let step = 0; performance.now() < deadline; step++) {
-        const ts = Date.now();
-        const metrics = Array.from({ length: METRICS_PER_REQUEST }, (_, m) => ({
-          key: `m${m % 100}`,
-          value: Math.sin(step + m + c),
-          timestamp: ts,
-          step: step * 10 + Math.floor(m / 100),
-        }));
-        const t0 = performance.now();
-        await post(server.url, 'runs/log-batch', { run_id, metrics });
-        latencies.push(performance.now() - t0);
-        points += METRICS_PER_REQUEST;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    points,
-    seconds,
-    pointsPerSecond: Math.round(points / seconds),
-    requestP50Ms: Number(percentile(latencies, 50).toFixed(1)),
-  };
 }
 
 // ---- 2. search ----
@@ -311,20 +160,21 @@ async function main(): Promise<void> {
       node: process.version,
       loadAverage: os.loadavg(),
     },
-    reference: execFileSync(
-      path.join(venv, 'bin/python'),
-      ['-c', 'import mlflow; print(mlflow.__version__)'],
-      { encoding: 'utf8' },
-    ).trim(),
+    reference: mlflowVersion(venv),
   };
   try {
     // 1. log-batch, fresh data dirs
     const lf = await startLedgerflow(path.join(work, 'lf-ingest'));
-    const lfIngest = await logBatchThroughput(lf);
+    const batchOptions = {
+      seconds: SECONDS,
+      clients: CLIENTS,
+      metricsPerRequest: METRICS_PER_REQUEST,
+    };
+    const lfIngest = await logBatchThroughput(lf, batchOptions);
     await stop(lf);
     mkdirSync(path.join(work, 'ml-ingest'));
     const ml = await startMlflow(path.join(work, 'ml-ingest'), venv);
-    const mlIngest = await logBatchThroughput(ml);
+    const mlIngest = await logBatchThroughput(ml, batchOptions);
     await stop(ml);
     result['logBatch'] = {
       clients: CLIENTS,
