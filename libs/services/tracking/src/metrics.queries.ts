@@ -1,11 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { notFound } from '@ledgerflow/contracts';
 import {
+  metricChunkDirId,
   metricChunkId,
   metricSeriesId,
   readHistory,
   sampleSeries,
   type ChunkLoader,
+  type DirPageLoader,
+  type MetricChunkDirDoc,
   type MetricChunkDoc,
   type MetricHistoryPoint,
   type MetricSeriesDoc,
@@ -13,7 +16,7 @@ import {
 } from '@ledgerflow/domain-tracking';
 import type { ReadModelReader } from '@ledgerflow/projections';
 import { READ_MODEL_READER } from './tokens.js';
-import { METRIC_CHUNKS, METRIC_SERIES } from './metrics.projection.js';
+import { METRIC_CHUNK_DIR, METRIC_CHUNKS, METRIC_SERIES } from './metrics.projection.js';
 import { RUNS } from './tracking.projection.js';
 
 /** A sampled point with the run it belongs to (get-history-bulk[-interval]). */
@@ -33,6 +36,12 @@ export class MetricsQueries {
   private loader(runId: string, key: string): ChunkLoader {
     const seriesId = metricSeriesId(runId, key);
     return (seq) => this.reader.get<MetricChunkDoc>(METRIC_CHUNKS, metricChunkId(seriesId, seq));
+  }
+
+  private dirLoader(runId: string, key: string): DirPageLoader {
+    const seriesId = metricSeriesId(runId, key);
+    return (page) =>
+      this.reader.get<MetricChunkDirDoc>(METRIC_CHUNK_DIR, metricChunkDirId(seriesId, page));
   }
 
   /** One page of a metric's history in (timestamp, step, value) order; unknown run is a 404. */
@@ -62,7 +71,13 @@ export class MetricsQueries {
     for (const runId of runIds) {
       const series = await this.series(runId, key);
       if (series === undefined) continue;
-      const points = await sampleSeries(series, this.loader(runId, key), maxResults, range);
+      const points = await sampleSeries(
+        series,
+        this.loader(runId, key),
+        maxResults,
+        range,
+        this.dirLoader(runId, key),
+      );
       for (const p of points) out.push({ key, ...p, run_id: runId });
     }
     return out;

@@ -4,34 +4,61 @@ import {
   compareByStep,
   compareByTimestamp,
   decodeChunk,
+  samePoint,
   metricChunkId,
   metricSeriesId,
   readHistory,
   sampleIndices,
   sampleSeries,
+  type MetricChunkDirDoc,
   type MetricChunkDoc,
   type MetricSeriesDoc,
   type SeriesPoint,
 } from './metric-chunks.js';
 
-/** A series kept in maps, counting chunk reads and writes. */
+/** A series kept in maps, counting chunk and directory page reads, and chunk writes. */
 class SeriesStore {
   series: MetricSeriesDoc | undefined;
   readonly chunks = new Map<number, MetricChunkDoc>();
+  readonly dir = new Map<number, MetricChunkDirDoc>();
   reads = 0;
+  dirReads = 0;
   lastWrites: number[] = [];
-  constructor(private readonly chunkSize: number) {}
+  lastDirWrites: number[] = [];
+  constructor(
+    private readonly chunkSize: number,
+    private readonly dirPageEntries?: number,
+  ) {}
 
   readonly load = async (seq: number): Promise<MetricChunkDoc | undefined> => {
     this.reads += 1;
     return this.chunks.get(seq);
   };
 
+  readonly loadDir = async (page: number): Promise<MetricChunkDirDoc | undefined> => {
+    this.dirReads += 1;
+    // stored documents come back frozen, as from a cached read model collection
+    const doc = this.dir.get(page);
+    return doc === undefined
+      ? undefined
+      : Object.freeze({ ...doc, entries: Object.freeze([...doc.entries]) });
+  };
+
   async append(points: readonly SeriesPoint[]): Promise<number> {
-    const r = await appendToSeries('run1', 'loss', this.series, points, this.load, this.chunkSize);
+    const r = await appendToSeries(
+      'run1',
+      'loss',
+      this.series,
+      points,
+      { chunk: this.load, dirPage: this.loadDir },
+      this.chunkSize,
+      this.dirPageEntries,
+    );
     this.series = r.series;
     this.lastWrites = r.chunks.map((c) => c.seq);
+    this.lastDirWrites = r.dirPages.map((p) => p.page);
     for (const c of r.chunks) this.chunks.set(c.seq, c);
+    for (const p of r.dirPages) this.dir.set(p.page, p);
     return r.appended;
   }
 
@@ -53,6 +80,37 @@ const pt = (step: number, value = step / 10, timestamp = 1000 + step): SeriesPoi
 });
 const range = (n: number, from = 0): SeriesPoint[] =>
   Array.from({ length: n }, (_, i) => pt(from + i));
+
+/** A seeded PRNG (mulberry32), so a failing case can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffle<T>(xs: T[], rand: () => number): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}
+
+/** MLflow's semantics, by brute force: a point is stored unless it equals one stored before. */
+function modelAppend(model: SeriesPoint[], batch: readonly SeriesPoint[]): number {
+  let added = 0;
+  for (const p of [...batch].sort(compareByStep)) {
+    if (model.some((q) => samePoint(p, q))) continue;
+    model.push(p);
+    added += 1;
+  }
+  return added;
+}
 
 describe('metric chunks', () => {
   it('names series and chunks so that id order is chunk order', () => {
@@ -143,6 +201,130 @@ describe('metric chunks', () => {
     await s.append([pt(3), pt(1), pt(2), pt(0)]);
     expect(s.series).toMatchObject({ step_sorted: true, ts_sorted: true });
     expect(s.all()).toEqual(range(4));
+  });
+});
+
+describe('out-of-order series and the chunk directory', () => {
+  /** Steps 0..blocks*block-1 sent block by block in a shuffled order, leaving out `skip` blocks. */
+  async function shuffledSeries(
+    s: SeriesStore,
+    blocks: number,
+    block: number,
+    skip: readonly number[] = [],
+    seed = 1,
+  ): Promise<void> {
+    const order = shuffle(
+      Array.from({ length: blocks }, (_, b) => b).filter((b) => !skip.includes(b)),
+      rng(seed),
+    );
+    for (const b of order) await s.append(range(block, b * block));
+  }
+
+  it('drops duplicates of old points of an out-of-order series, NaN and within-call ones too', async () => {
+    const s = new SeriesStore(4);
+    await s.append([pt(50), pt(51, Number.NaN), pt(52)]);
+    await s.append(range(20, 0));
+    await s.append([pt(30, Number.NaN, 5), pt(31)]);
+    await s.append(range(12, 60));
+    expect(s.series).toMatchObject({ step_sorted: false, ts_sorted: false, count: 37 });
+    expect(s.series?.dir_chunks).toBe(9);
+    // old points in full chunks, NaN against NaN, a repeat within the call, and two new points
+    expect(
+      await s.append([
+        pt(51, Number.NaN),
+        pt(3),
+        pt(30, Number.NaN, 5),
+        pt(30, Number.NaN, 5),
+        pt(65),
+        pt(31),
+        pt(40),
+        pt(40),
+        pt(51, 0),
+      ]),
+    ).toBe(2);
+    expect(s.series?.count).toBe(39);
+    // a NaN is not a duplicate of a number at the same step and timestamp, nor the reverse
+    expect(await s.append([pt(52, Number.NaN), pt(30, 0, 5)])).toBe(2);
+    expect(await s.append(range(20, 0))).toBe(0);
+  });
+
+  it('reads a bounded number of chunks per append, however many the series holds', async () => {
+    const s = new SeriesStore(16);
+    await shuffledSeries(s, 321, 10, [100, 200]);
+    expect(s.series).toMatchObject({ step_sorted: false, ts_sorted: false, count: 3190 });
+    expect(s.series!.chunks).toBeGreaterThanOrEqual(200);
+    expect(s.series!.dir_pages!.length).toBeGreaterThan(1);
+
+    // a block never sent, inside the series' ranges: no full chunk holds those keys
+    s.reads = 0;
+    s.dirReads = 0;
+    expect(await s.append(range(10, 1000))).toBe(10);
+    expect(s.reads).toBeLessThanOrEqual(2);
+    expect(s.dirReads).toBeLessThanOrEqual(2);
+
+    // an old block resent: only the chunks that hold it are read
+    s.reads = 0;
+    s.dirReads = 0;
+    expect(await s.append(range(10, 570))).toBe(0);
+    expect(s.reads).toBeLessThanOrEqual(4);
+    expect(s.dirReads).toBeLessThanOrEqual(2);
+
+    // half old, half new, straddling two blocks
+    s.reads = 0;
+    expect(await s.append(range(10, 1995))).toBe(5);
+    expect(s.reads).toBeLessThanOrEqual(4);
+
+    // a step-range sample reads only the chunks the directory names
+    s.reads = 0;
+    const sample = await sampleSeries(s.series!, s.load, 100, { start: 570, end: 579 }, s.loadDir);
+    expect(sample).toEqual(range(10, 570));
+    expect(s.reads).toBeLessThanOrEqual(4);
+  });
+
+  it('stores exactly what MLflow would, on random out-of-order input (seeded)', async () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const rand = rng(seed);
+      const s = new SeriesStore(2 + Math.floor(rand() * 6), [2, 4, 256][seed % 3]);
+      const model: SeriesPoint[] = [];
+      const sent: SeriesPoint[] = [];
+      const values = [0, -0, 1, 0.5, Number.NaN, -2];
+      const fresh = (): SeriesPoint => {
+        const p = {
+          step: Math.floor(rand() * 60),
+          timestamp: Math.floor(rand() * 40),
+          value: rand() < 0.8 ? values[Math.floor(rand() * values.length)]! : rand(),
+        };
+        sent.push(p);
+        return p;
+      };
+      for (let b = 0; b < 40; b++) {
+        const batch: SeriesPoint[] = [];
+        const n = 1 + Math.floor(rand() * 12);
+        for (let i = 0; i < n; i++) {
+          const old = sent.length > 0 && rand() < 0.35;
+          batch.push(old ? sent[Math.floor(rand() * sent.length)]! : fresh());
+        }
+        const expected = modelAppend(model, batch);
+        expect({ seed, batch: b, appended: await s.append(batch) }).toEqual({
+          seed,
+          batch: b,
+          appended: expected,
+        });
+      }
+      expect(s.all()).toEqual(model);
+      // everything again, in random batches: nothing is new
+      const again = shuffle([...model], rand);
+      for (let i = 0; i < again.length; i += 7) {
+        expect(await s.append(again.slice(i, i + 7))).toBe(0);
+      }
+      expect((await readHistory(s.series!, s.load, 0, undefined)).points).toEqual(
+        [...model].sort(compareByTimestamp),
+      );
+      const inRange = model.filter((p) => p.step >= 10 && p.step <= 30).sort(compareByStep);
+      expect(
+        await sampleSeries(s.series!, s.load, 1000, { start: 10, end: 30 }, s.loadDir),
+      ).toEqual(inRange);
+    }
   });
 });
 

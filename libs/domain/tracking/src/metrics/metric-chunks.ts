@@ -1,4 +1,19 @@
 import type { MetricColumns } from '../run/run.events.js';
+import {
+  ChunkDirectory,
+  chunkFragments,
+  DEFAULT_DIR_PAGE_ENTRIES,
+  type DirPageLoader,
+  type MetricChunkDirDoc,
+} from './metric-chunk-dir.js';
+
+export {
+  chunkFragments,
+  DEFAULT_DIR_PAGE_ENTRIES,
+  metricChunkDirId,
+  type DirPageLoader,
+  type MetricChunkDirDoc,
+} from './metric-chunk-dir.js';
 
 /**
  * Metric storage without a row per point: each (run, key) series is a sequence of chunks of at
@@ -9,7 +24,9 @@ import type { MetricColumns } from '../run/run.events.js';
  *
  * Points are kept in arrival order. The series remembers whether that order is still sorted by
  * MLflow's sampling order (step, timestamp, value) and by its history order (timestamp, step,
- * value); while it is, reads address points by index and touch only the chunks they need.
+ * value); while it is, reads address points by index and touch only the chunks they need. Once it
+ * is sorted in neither, a chunk directory (metric-chunk-dir.ts) tells which sealed chunks may hold
+ * a given (step, timestamp).
  */
 
 /** Default points per chunk: a full chunk is ~24 KiB of payload, ~33 KiB as base64 JSON. */
@@ -68,6 +85,13 @@ export interface MetricSeriesDoc {
   readonly ts_max: number;
   /** The last point in arrival order. */
   readonly last: PointJson;
+  /**
+   * The chunk directory, kept once the series is sorted in neither order: page ids in key order,
+   * the pages' lower bounds, and how many chunks it covers (chunks [0, dir_chunks), all full).
+   */
+  readonly dir_pages?: readonly number[];
+  readonly dir_bounds?: readonly number[];
+  readonly dir_chunks?: number;
 }
 
 /** Id of a series document: run ids hold no '/', so the first '/' separates run and key. */
@@ -273,10 +297,17 @@ export function pointsByKey(batch: MetricColumns): Map<string, SeriesPoint[]> {
 /** Reads a stored chunk by sequence number (a projection passes its writer's get). */
 export type ChunkLoader = (seq: number) => Promise<MetricChunkDoc | undefined>;
 
+/** Reads a series' stored chunks and chunk directory pages. */
+export interface SeriesLoaders {
+  readonly chunk: ChunkLoader;
+  readonly dirPage: DirPageLoader;
+}
+
 /** What appending to a series changed: documents to store, and how many points were new. */
 export interface SeriesAppend {
   readonly series: MetricSeriesDoc | undefined;
   readonly chunks: readonly MetricChunkDoc[];
+  readonly dirPages: readonly MetricChunkDirDoc[];
   readonly appended: number;
 }
 
@@ -304,9 +335,10 @@ class ChunkCache {
     return c;
   }
 
-  remember(doc: MetricChunkDoc): void {
+  /** A chunk written by this append, with its columns (which must not change afterwards). */
+  remember(doc: MetricChunkDoc, columns: ChunkColumns): void {
     this.docs.set(doc.seq, doc);
-    this.decoded.delete(doc.seq);
+    this.decoded.set(doc.seq, columns);
   }
 }
 
@@ -335,25 +367,38 @@ function containsIn(c: ChunkColumns, p: SeriesPoint, to = c.n): boolean {
   return false;
 }
 
+/** A point's identity for set lookups: `${}` prints -0 as 0 and NaN as NaN, matching samePoint. */
+function identity(step: number, timestamp: number, value: number): string {
+  return `${step}|${timestamp}|${value}`;
+}
+
+function addIdentities(c: ChunkColumns, into: Set<string>): void {
+  for (let i = 0; i < c.n; i++) into.add(identity(c.steps[i]!, c.timestamps[i]!, c.values[i]!));
+}
+
 /**
  * Appends points to a series, dropping exact duplicates of points already stored (or earlier in
- * the same call). Writes only the open (last) chunk and any chunks it fills. The duplicate check
- * costs nothing for a point beyond the series' ranges or after its last point in a sorted order
- * (the usual case); otherwise it binary-searches the chunk summaries of a sorted series, and only
- * a series that arrived out of order scans its chunks.
+ * the same call). Writes only the open (last) chunk, any chunks it fills, and (for a series out of
+ * order in both step and timestamp) the chunk directory pages those chunks land on. The duplicate
+ * check costs nothing for a point beyond the series' ranges or after its last point in a sorted
+ * order (the usual case); otherwise it binary-searches the chunk summaries of a sorted series, or
+ * asks the chunk directory of an unsorted one which chunks may hold the points: either way it reads
+ * about as many chunks as the points' keys touch, not the series' history.
  */
 export async function appendToSeries(
   runId: string,
   key: string,
   current: MetricSeriesDoc | undefined,
   incoming: readonly SeriesPoint[],
-  load: ChunkLoader,
+  load: SeriesLoaders,
   chunkSize = DEFAULT_METRIC_CHUNK_SIZE,
+  dirPageEntries = DEFAULT_DIR_PAGE_ENTRIES,
 ): Promise<SeriesAppend> {
   const seriesId = metricSeriesId(runId, key);
   const size = current?.chunk_size ?? chunkSize;
+  // sorted by (step, timestamp, value): also (step, timestamp) key order, and equal points adjacent
   const points = [...incoming].sort(compareByStep);
-  const cache = new ChunkCache(load);
+  const cache = new ChunkCache(load.chunk);
 
   let count = current?.count ?? 0;
   let stepSorted = current?.step_sorted ?? true;
@@ -380,41 +425,51 @@ export async function appendToSeries(
       open = { steps: c.steps, timestamps: c.timestamps, values: c.values, n: c.n };
     }
   }
+  const dir =
+    current?.dir_pages !== undefined && current.dir_bounds !== undefined
+      ? ChunkDirectory.of(
+          seriesId,
+          { pages: current.dir_pages, bounds: current.dir_bounds },
+          load.dirPage,
+          dirPageEntries,
+        )
+      : undefined;
+  const dirChunks = dir === undefined ? 0 : (current?.dir_chunks ?? 0);
+
+  // which points are duplicates, decided against the series as stored before this call
+  const dup = new Uint8Array(points.length);
+  for (let i = 1; i < points.length; i++) {
+    if (samePoint(points[i]!, points[i - 1]!)) dup[i] = 1;
+  }
+  if (current !== undefined && count > 0 && last !== null) {
+    const check: number[] = [];
+    for (let i = 0; i < points.length; i++) {
+      const p = points[i]!;
+      if (dup[i] === 1) continue;
+      if (p.step < stepMin || p.step > stepMax || p.timestamp < tsMin || p.timestamp > tsMax)
+        continue;
+      if (stepSorted && compareByStep(p, last) > 0) continue;
+      if (tsSorted && compareByTimestamp(p, last) > 0) continue;
+      check.push(i);
+    }
+    if (check.length > 0) {
+      await markStoredDuplicates(points, check, dup, {
+        cache,
+        open,
+        sealed: openSeq,
+        series: current,
+        dir,
+        dirChunks,
+      });
+    }
+  }
+
   const written: MetricChunkDoc[] = [];
   let appended = 0;
   let openDirty = false;
-
-  const storedDuplicate = async (p: SeriesPoint): Promise<boolean> => {
-    if (count === 0 || last === null) return false;
-    if (p.step < stepMin || p.step > stepMax || p.timestamp < tsMin || p.timestamp > tsMax)
-      return false;
-    if (stepSorted && compareByStep(p, last) > 0) return false;
-    if (tsSorted && compareByTimestamp(p, last) > 0) return false;
-    if (containsIn(open, p, open.n)) return true;
-    let candidates: number[];
-    if (stepSorted || tsSorted) {
-      // chunk ranges are monotonic in the sorted order: the candidates are one contiguous run
-      const field = stepSorted ? 'step' : 'ts';
-      const value = stepSorted ? p.step : p.timestamp;
-      const maxOf = (d: MetricChunkDoc): number => (field === 'step' ? d.step_max : d.ts_max);
-      const minOf = (d: MetricChunkDoc): number => (field === 'step' ? d.step_min : d.ts_min);
-      let seq = await firstSeq(openSeq, async (s) => maxOf(await cache.doc(s)) >= value);
-      candidates = [];
-      while (seq < openSeq && minOf(await cache.doc(seq)) <= value) candidates.push(seq++);
-    } else {
-      candidates = Array.from({ length: openSeq }, (_, i) => i);
-    }
-    for (const seq of candidates) {
-      const d = await cache.doc(seq);
-      if (p.step < d.step_min || p.step > d.step_max) continue;
-      if (p.timestamp < d.ts_min || p.timestamp > d.ts_max) continue;
-      if (containsIn(await cache.columns(seq), p)) return true;
-    }
-    return false;
-  };
-
-  for (const p of points) {
-    if (await storedDuplicate(p)) continue;
+  for (let i = 0; i < points.length; i++) {
+    if (dup[i] === 1) continue;
+    const p = points[i]!;
     if (last !== null) {
       if (compareByStep(p, last) < 0) stepSorted = false;
       if (compareByTimestamp(p, last) < 0) tsSorted = false;
@@ -434,7 +489,7 @@ export async function appendToSeries(
     if (open.n === size) {
       const doc = encodeChunk(seriesId, openSeq, open);
       written.push(doc);
-      cache.remember(doc);
+      cache.remember(doc, open);
       openSeq += 1;
       open = {
         steps: new Float64Array(size),
@@ -446,8 +501,24 @@ export async function appendToSeries(
     }
   }
 
-  if (appended === 0 || last === null) return { series: current, chunks: [], appended: 0 };
+  if (appended === 0 || last === null) {
+    return { series: current, chunks: [], dirPages: [], appended: 0 };
+  }
   if (openDirty && open.n > 0) written.push(encodeChunk(seriesId, openSeq, open));
+
+  // sorted in neither order: the directory covers every full chunk (built once, when that starts)
+  let dirPages: MetricChunkDirDoc[] = [];
+  let dirFields: Partial<MetricSeriesDoc> = {};
+  if (!stepSorted && !tsSorted) {
+    const d = dir ?? ChunkDirectory.empty(seriesId, load.dirPage, dirPageEntries);
+    for (let seq = dir === undefined ? 0 : dirChunks; seq < openSeq; seq++) {
+      const c = await cache.columns(seq);
+      await d.add(seq, chunkFragments(c.steps, c.timestamps, c.n));
+    }
+    dirPages = d.written();
+    const state = d.state();
+    dirFields = { dir_pages: state.pages, dir_bounds: state.bounds, dir_chunks: openSeq };
+  }
   return {
     series: {
       run_id: runId,
@@ -462,10 +533,98 @@ export async function appendToSeries(
       ts_min: tsMin,
       ts_max: tsMax,
       last: pointJson(last),
+      ...dirFields,
     },
     chunks: written,
+    dirPages,
     appended,
   };
+}
+
+/**
+ * Marks which of `points[check]` equal a stored point: the open chunk first, then the full chunks
+ * [0, sealed) that may hold them: found by binary search over the summaries of a series sorted in
+ * some order, else named by the chunk directory (plus any full chunk it does not cover yet).
+ */
+async function markStoredDuplicates(
+  points: readonly SeriesPoint[],
+  check: readonly number[],
+  dup: Uint8Array,
+  at: {
+    readonly cache: ChunkCache;
+    readonly open: ChunkColumns;
+    readonly sealed: number;
+    readonly series: MetricSeriesDoc;
+    readonly dir: ChunkDirectory | undefined;
+    readonly dirChunks: number;
+  },
+): Promise<void> {
+  const { cache, open, sealed, series } = at;
+  const openIds = new Set<string>();
+  addIdentities(open, openIds);
+  const remaining: number[] = [];
+  for (const i of check) {
+    const p = points[i]!;
+    if (openIds.has(identity(p.step, p.timestamp, p.value))) dup[i] = 1;
+    else remaining.push(i);
+  }
+  if (remaining.length === 0 || sealed === 0) return;
+
+  if (series.step_sorted || series.ts_sorted) {
+    // chunk ranges are monotonic in the sorted order: a point's candidates are one contiguous run
+    const byStep = series.step_sorted;
+    const maxOf = (d: MetricChunkDoc): number => (byStep ? d.step_max : d.ts_max);
+    const minOf = (d: MetricChunkDoc): number => (byStep ? d.step_min : d.ts_min);
+    for (const i of remaining) {
+      const p = points[i]!;
+      const value = byStep ? p.step : p.timestamp;
+      let seq = await firstSeq(sealed, async (s) => maxOf(await cache.doc(s)) >= value);
+      for (; seq < sealed; seq++) {
+        const d = await cache.doc(seq);
+        if (minOf(d) > value) break;
+        if (p.step < d.step_min || p.step > d.step_max) continue;
+        if (p.timestamp < d.ts_min || p.timestamp > d.ts_max) continue;
+        if (containsIn(await cache.columns(seq), p)) {
+          dup[i] = 1;
+          break;
+        }
+      }
+    }
+    return;
+  }
+
+  let candidates: number[];
+  if (at.dir !== undefined) {
+    const keys: number[] = [];
+    for (const i of remaining) keys.push(points[i]!.step, points[i]!.timestamp);
+    const found = await at.dir.candidates(keys);
+    for (let seq = at.dirChunks; seq < sealed; seq++) found.add(seq);
+    candidates = [...found].filter((seq) => seq < sealed).sort((a, b) => a - b);
+  } else {
+    // a series stored before the directory existed
+    candidates = Array.from({ length: sealed }, (_, seq) => seq);
+  }
+  let stepLo = Infinity;
+  let stepHi = -Infinity;
+  let tsLo = Infinity;
+  let tsHi = -Infinity;
+  for (const i of remaining) {
+    const p = points[i]!;
+    stepLo = Math.min(stepLo, p.step);
+    stepHi = Math.max(stepHi, p.step);
+    tsLo = Math.min(tsLo, p.timestamp);
+    tsHi = Math.max(tsHi, p.timestamp);
+  }
+  const stored = new Set<string>();
+  for (const seq of candidates) {
+    const d = await cache.doc(seq);
+    if (d.step_max < stepLo || d.step_min > stepHi || d.ts_max < tsLo || d.ts_min > tsHi) continue;
+    addIdentities(await cache.columns(seq), stored);
+  }
+  for (const i of remaining) {
+    const p = points[i]!;
+    if (stored.has(identity(p.step, p.timestamp, p.value))) dup[i] = 1;
+  }
 }
 
 // ---- reading --------------------------------------------------------------------------------
@@ -532,16 +691,42 @@ export function sampleIndices(n: number, maxResults: number): number[] {
  * MLflow's get-history-bulk-interval sample of one series: the points with step in [start, end]
  * (all when no range), ordered by (step, timestamp, value), sampled by `sampleIndices`. For a
  * series that arrived in step order only the chunks that hold the range's bounds and the sampled
- * points are read; otherwise every chunk is read.
+ * points are read; otherwise every chunk is read, but for a range only those the chunk directory
+ * (when `loadDir` is given and the series has one) says hold steps in it.
  */
 export async function sampleSeries(
   series: MetricSeriesDoc,
   load: ChunkLoader,
   maxResults: number,
   range?: { readonly start: number; readonly end: number },
+  loadDir?: DirPageLoader,
 ): Promise<SeriesPoint[]> {
   if (!series.step_sorted) {
-    const all = (await allPoints(series, load))
+    let points: SeriesPoint[];
+    if (
+      range !== undefined &&
+      loadDir !== undefined &&
+      series.dir_pages !== undefined &&
+      series.dir_bounds !== undefined
+    ) {
+      const dir = ChunkDirectory.of(
+        metricSeriesId(series.run_id, series.key),
+        { pages: series.dir_pages, bounds: series.dir_bounds },
+        loadDir,
+      );
+      const seqs = await dir.overlapping(range.start, -Infinity, range.end, Infinity);
+      // chunks the directory does not cover yet: the open one
+      for (let seq = series.dir_chunks ?? 0; seq < series.chunks; seq++) seqs.add(seq);
+      points = [];
+      for (const seq of [...seqs].sort((a, b) => a - b)) {
+        const doc = await load(seq);
+        if (doc === undefined) continue;
+        for (const p of chunkPoints(decodeChunk(doc))) points.push(p);
+      }
+    } else {
+      points = await allPoints(series, load);
+    }
+    const all = points
       .filter((p) => range === undefined || (p.step >= range.start && p.step <= range.end))
       .sort(compareByStep);
     return sampleIndices(all.length, maxResults).map((i) => all[i]!);
