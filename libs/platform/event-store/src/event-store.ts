@@ -67,7 +67,10 @@ export interface EventStore {
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /** The stream's last revision, or -1 when it does not exist. */
   streamRevision(stream: string): Promise<number>;
-  /** Events with position greater than `afterPosition`, in log order. */
+  /**
+   * Events with position greater than `afterPosition`, in log order. A page may hold fewer than
+   * `maxCount` events (an adapter may cap a page's size in bytes); only an empty page means the end.
+   */
   readAll(afterPosition: number, maxCount?: number): Promise<RecordedEvent[]>;
   /** Position of the last event in the log, 0 when empty. */
   headPosition(): Promise<number>;

@@ -42,6 +42,9 @@ export interface SqliteEventStoreOptions {
 export const EVENT_LOG_FILE_NAME = 'events.db';
 
 /** Version of the table layout below; a file with a newer one is refused rather than misread. */
+/** Event data per readAll page, beyond which the page ends early (see readAll). */
+export const READ_PAGE_BYTES = 16 * 1024 * 1024;
+
 export const EVENT_LOG_SCHEMA_VERSION = 1;
 
 const SCHEMA = `
@@ -289,8 +292,16 @@ export class SqliteEventStore implements EventStore {
 
   async readAll(afterPosition: number, maxCount?: number): Promise<RecordedEvent[]> {
     checkMaxCount(maxCount);
-    const rows = this.sql.selectAll.all(Math.max(0, afterPosition), maxCount ?? -1);
-    return rows.map((row) => toRecordedEvent(rowToSealed(row)));
+    // A page stops early once it holds READ_PAGE_BYTES of event data (always at least one event):
+    // a thousand metric batches of 10k points each would otherwise be hundreds of MB in memory.
+    const out: RecordedEvent[] = [];
+    let bytes = 0;
+    for (const row of this.sql.selectAll.iterate(Math.max(0, afterPosition), maxCount ?? -1)) {
+      out.push(toRecordedEvent(rowToSealed(row)));
+      bytes += row.data.length;
+      if (bytes >= READ_PAGE_BYTES) break;
+    }
+    return out;
   }
 
   async headPosition(): Promise<number> {
