@@ -121,7 +121,7 @@ describe('gRPC ingest under overload (slow storage)', () => {
     await Promise.all(clients.map((c) => c.close()));
     const resends = stats.reduce((n, s) => n + s.reconnects, 0);
     console.log(
-      `overload: server RSS ${baseline.toFixed(0)} MB -> max ${maxRss.toFixed(0)} MB; admission queue max ${maxQueued}; RESOURCE_EXHAUSTED/reconnects ${resends}`,
+      `overload: server RSS ${baseline.toFixed(0)} MB, +${growthFirst.toFixed(0)} MB after the first ${FIRST} points, max ${maxRss.toFixed(0)} MB after all ${POINTS}; admission queue max ${maxQueued}; RESOURCE_EXHAUSTED/reconnects ${resends}`,
     );
 
     // pushed back: batches waited for admission, or were refused (RESOURCE_EXHAUSTED) and resent
