@@ -246,6 +246,12 @@ describe('out-of-order series and the chunk directory', () => {
     // a NaN is not a duplicate of a number at the same step and timestamp, nor the reverse
     expect(await s.append([pt(52, Number.NaN), pt(30, 0, 5)])).toBe(2);
     expect(await s.append(range(20, 0))).toBe(0);
+    // a series document without a directory (an older read model) falls back to the chunk ranges
+    s.series = Object.fromEntries(
+      Object.entries(s.series!).filter(([field]) => !field.startsWith('dir_')),
+    ) as MetricSeriesDoc;
+    expect(await s.append([pt(3), pt(65), pt(51, Number.NaN), pt(41)])).toBe(1);
+    expect(s.series.dir_chunks).toBe(10);
   });
 
   it('reads a bounded number of chunks per append, however many the series holds', async () => {

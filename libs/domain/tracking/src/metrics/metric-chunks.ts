@@ -367,13 +367,48 @@ function containsIn(c: ChunkColumns, p: SeriesPoint, to = c.n): boolean {
   return false;
 }
 
-/** A point's identity for set lookups: `${}` prints -0 as 0 and NaN as NaN, matching samePoint. */
-function identity(step: number, timestamp: number, value: number): string {
-  return `${step}|${timestamp}|${value}`;
-}
+/**
+ * A set of points for exact lookups: hashed by (step, timestamp) as one number (no strings to
+ * build), chained, and compared with samePoint. Any number works as a bucket key; colliding keys
+ * only make a chain longer.
+ */
+class PointSet {
+  private readonly head = new Map<number, number>();
+  private readonly next: number[] = [];
+  private readonly steps: number[] = [];
+  private readonly timestamps: number[] = [];
+  private readonly values: number[] = [];
 
-function addIdentities(c: ChunkColumns, into: Set<string>): void {
-  for (let i = 0; i < c.n; i++) into.add(identity(c.steps[i]!, c.timestamps[i]!, c.values[i]!));
+  private static bucket(step: number, timestamp: number): number {
+    return step * 1_000_003 + timestamp;
+  }
+
+  addAll(c: ChunkColumns): void {
+    for (let i = 0; i < c.n; i++) {
+      const k = PointSet.bucket(c.steps[i]!, c.timestamps[i]!);
+      this.next.push(this.head.get(k) ?? -1);
+      this.head.set(k, this.steps.length);
+      this.steps.push(c.steps[i]!);
+      this.timestamps.push(c.timestamps[i]!);
+      this.values.push(c.values[i]!);
+    }
+  }
+
+  has(p: SeriesPoint): boolean {
+    let i = this.head.get(PointSet.bucket(p.step, p.timestamp)) ?? -1;
+    while (i >= 0) {
+      const v = this.values[i]!;
+      if (
+        this.steps[i] === p.step &&
+        this.timestamps[i] === p.timestamp &&
+        (v === p.value || (Number.isNaN(v) && Number.isNaN(p.value)))
+      ) {
+        return true;
+      }
+      i = this.next[i]!;
+    }
+    return false;
+  }
 }
 
 /**
@@ -560,12 +595,12 @@ async function markStoredDuplicates(
   },
 ): Promise<void> {
   const { cache, open, sealed, series } = at;
-  const openIds = new Set<string>();
-  addIdentities(open, openIds);
+  const openIds = new PointSet();
+  openIds.addAll(open);
   const remaining: number[] = [];
   for (const i of check) {
     const p = points[i]!;
-    if (openIds.has(identity(p.step, p.timestamp, p.value))) dup[i] = 1;
+    if (openIds.has(p)) dup[i] = 1;
     else remaining.push(i);
   }
   if (remaining.length === 0 || sealed === 0) return;
@@ -593,37 +628,28 @@ async function markStoredDuplicates(
     return;
   }
 
-  let candidates: number[];
+  const stored = new PointSet();
   if (at.dir !== undefined) {
     const keys: number[] = [];
     for (const i of remaining) keys.push(points[i]!.step, points[i]!.timestamp);
     const found = await at.dir.candidates(keys);
     for (let seq = at.dirChunks; seq < sealed; seq++) found.add(seq);
-    candidates = [...found].filter((seq) => seq < sealed).sort((a, b) => a - b);
+    for (const seq of [...found].sort((a, b) => a - b)) {
+      if (seq < sealed) stored.addAll(await cache.columns(seq));
+    }
   } else {
-    // a series stored before the directory existed
-    candidates = Array.from({ length: sealed }, (_, seq) => seq);
-  }
-  let stepLo = Infinity;
-  let stepHi = -Infinity;
-  let tsLo = Infinity;
-  let tsHi = -Infinity;
-  for (const i of remaining) {
-    const p = points[i]!;
-    stepLo = Math.min(stepLo, p.step);
-    stepHi = Math.max(stepHi, p.step);
-    tsLo = Math.min(tsLo, p.timestamp);
-    tsHi = Math.max(tsHi, p.timestamp);
-  }
-  const stored = new Set<string>();
-  for (const seq of candidates) {
-    const d = await cache.doc(seq);
-    if (d.step_max < stepLo || d.step_min > stepHi || d.ts_max < tsLo || d.ts_min > tsHi) continue;
-    addIdentities(await cache.columns(seq), stored);
+    // a series stored before the directory existed: every full chunk whose ranges may hold them
+    const stepLo = points[remaining[0]!]!.step;
+    const stepHi = points[remaining[remaining.length - 1]!]!.step;
+    for (let seq = 0; seq < sealed; seq++) {
+      const d = await cache.doc(seq);
+      if (d.step_max < stepLo || d.step_min > stepHi) continue;
+      stored.addAll(await cache.columns(seq));
+    }
   }
   for (const i of remaining) {
     const p = points[i]!;
-    if (stored.has(identity(p.step, p.timestamp, p.value))) dup[i] = 1;
+    if (stored.has(p)) dup[i] = 1;
   }
 }
 
