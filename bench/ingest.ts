@@ -5,8 +5,8 @@
 //     points per batch); the best shape is the max. Shapes send steps in order, as a training loop
 //     does; a shape suffixed `s` sends shuffled blocks (out-of-order steps, the E2E test's load)
 //     and is reported beside the max, not as it;
-//  2. REST runs/log-batch (20 clients x 1000 metrics) on Ledgerflow and on `mlflow server` (PyPI),
-//     and the ratios of the gRPC max to each;
+//  2. REST runs/log-batch (1000 metrics per request, 4 and 20 clients, the best of each) on Ledgerflow
+//     and on `mlflow server` (PyPI), and the ratios of the gRPC max to each;
 //  3. ack latency at ~50% of the max: the generator pauses between blocks, calibrated to half rate;
 //  4. server RSS, sampled every second from /proc/<pid>/status, during a --sustain-seconds run at
 //     the max shape, with the points ingested and the data directory's size at the end.
@@ -237,6 +237,12 @@ async function onFreshServer<T>(
   }
 }
 
+/** REST log-batch throughput at each client count, and the best. */
+interface LogBatchByClients {
+  readonly pointsPerSecond: number;
+  readonly byClients: Readonly<Record<string, LogBatchResult>>;
+}
+
 function summary(g: GeneratorRun): Record<string, unknown> {
   return {
     ...g.plan,
@@ -307,16 +313,24 @@ async function main(): Promise<void> {
       tried: tried.map(summary),
     };
 
-    // 2. REST log-batch: Ledgerflow, then the reference
-    const batchOptions = { seconds: SECONDS, clients: 20, metricsPerRequest: 1000 };
-    // each server gets a few seconds of the same load first, so start-up work is not measured
-    const warmUp = { ...batchOptions, seconds: 3 };
-    const lfRest: LogBatchResult = await onFreshServer(work, 'rest', async (s) => {
-      await logBatchThroughput(s, warmUp);
-      return logBatchThroughput(s, batchOptions);
-    });
-    console.error('rest ledgerflow', JSON.stringify(lfRest));
-    let mlRest: LogBatchResult | undefined;
+    // 2. REST log-batch: Ledgerflow, then the reference, each at its best of a few client counts
+    // (the reference's SQLite pool times out under many clients, so its best is at few)
+    const restClients = [4, 20];
+    const restRuns = async (s: Server): Promise<LogBatchByClients> => {
+      // a few seconds of the same load first, so start-up work is not measured
+      await logBatchThroughput(s, { seconds: 3, clients: 4 });
+      const byClients: Record<string, LogBatchResult> = {};
+      for (const clients of restClients) {
+        byClients[String(clients)] = await logBatchThroughput(s, { seconds: SECONDS, clients });
+        console.error(`rest ${s.name} clients=${clients}`, JSON.stringify(byClients[clients]));
+      }
+      const best = Object.values(byClients).reduce((a, b) =>
+        b.pointsPerSecond > a.pointsPerSecond ? b : a,
+      );
+      return { pointsPerSecond: best.pointsPerSecond, byClients };
+    };
+    const lfRest = await onFreshServer(work, 'rest', restRuns);
+    let mlRest: LogBatchByClients | undefined;
     let reference: string | undefined;
     if (!SKIP_REFERENCE) {
       const venv = pythonVenv();
@@ -325,22 +339,22 @@ async function main(): Promise<void> {
       mkdirSync(dir);
       const ml = track(await startMlflow(dir, venv));
       try {
-        await logBatchThroughput(ml, warmUp);
-        mlRest = await logBatchThroughput(ml, batchOptions);
+        mlRest = await restRuns(ml);
       } finally {
         await stopTracked(ml);
       }
-      console.error('rest mlflow', JSON.stringify(mlRest));
     }
     const ratio = (a: number, b: number): number => Number((a / b).toFixed(1));
     result['restLogBatch'] = {
-      ...batchOptions,
+      seconds: SECONDS,
+      metricsPerRequest: 1000,
+      note: 'each client logs to its own run; pointsPerSecond is the best client count',
       ledgerflow: lfRest,
       ...(mlRest ? { mlflow: { version: reference, ...mlRest } } : { mlflow: 'skipped' }),
     };
     result['ratios'] = {
       grpcToLedgerflowRestLogBatch: ratio(max, lfRest.pointsPerSecond),
-      ...(mlRest
+      ...(mlRest && mlRest.pointsPerSecond > 0
         ? {
             grpcToReferenceLogBatch: ratio(max, mlRest.pointsPerSecond),
             target: TARGET_RATIO_TO_REFERENCE,

@@ -217,6 +217,9 @@ export interface LogBatchResult {
   readonly seconds: number;
   readonly pointsPerSecond: number;
   readonly requestP50Ms: number;
+  /** Requests refused or failed (counted, not retried; their points are not counted). */
+  readonly errors: number;
+  readonly firstError?: string;
 }
 
 /** Sustained REST runs/log-batch throughput: each client logs to its own run, back to back. */
@@ -229,6 +232,8 @@ export async function logBatchThroughput(
   const experimentId = await createExperiment(server.url, `log-batch-${Date.now()}`);
   const runs = await createRuns(server.url, experimentId, clients);
   let points = 0;
+  let errors = 0;
+  let firstError: string | undefined;
   const latencies: number[] = [];
   const started = performance.now();
   const deadline = started + options.seconds * 1000;
@@ -243,7 +248,15 @@ export async function logBatchThroughput(
           step: step * 10 + Math.floor(m / 100),
         }));
         const t0 = performance.now();
-        await post(server.url, 'runs/log-batch', { run_id, metrics });
+        try {
+          await post(server.url, 'runs/log-batch', { run_id, metrics });
+        } catch (e) {
+          // an overloaded reference server may refuse some requests: count them and go on
+          errors += 1;
+          firstError ??= (e as Error).message;
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
         latencies.push(performance.now() - t0);
         points += perRequest;
       }
@@ -256,5 +269,7 @@ export async function logBatchThroughput(
     seconds: Number(seconds.toFixed(3)),
     pointsPerSecond: Math.round(points / seconds),
     requestP50Ms: Number(percentile(latencies, 50).toFixed(1)),
+    errors,
+    ...(firstError === undefined ? {} : { firstError }),
   };
 }
