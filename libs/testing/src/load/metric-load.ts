@@ -18,6 +18,8 @@ export interface MetricLoadPlan {
   readonly seconds?: number;
   /** Pause between blocks, in ms, to hold a rate below the maximum (latency runs). */
   readonly pauseMs?: number;
+  /** Send blocks in step order, like a training loop, instead of shuffled (throughput runs). */
+  readonly sequential?: boolean;
 }
 
 export interface MetricLoadResult {
@@ -69,7 +71,7 @@ export async function runMetricLoad(plan: MetricLoadPlan): Promise<MetricLoadRes
       const mine = plan.runIds
         .map((id, r) => ({ id, r }))
         .filter(({ r }) => r % plan.clients === c);
-      for (const block of shuffled([...blocks], c + 1)) {
+      for (const block of plan.sequential ? blocks : shuffled([...blocks], c + 1)) {
         if (performance.now() > deadline) break;
         for (const { id, r } of mine) {
           for (let k = 0; k < plan.keys.length; k++) {
