@@ -79,6 +79,8 @@ if (!SHAPES.some((s) => s.sequential))
 
 // ---- child processes: every one is registered so `finally` (or a signal) can end it ----
 const children = new Set<ChildProcess>();
+/** Scratch space for the servers' data directories, removed at the end. */
+const work = mkdtempSync(path.join(os.tmpdir(), 'ledgerflow-ingest-bench-'));
 const servers = new Set<Server>();
 
 function track(server: Server): Server {
@@ -98,7 +100,10 @@ async function stopAll(): Promise<void> {
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
-    void stopAll().finally(() => process.exit(130));
+    void stopAll().finally(() => {
+      rmSync(work, { recursive: true, force: true });
+      process.exit(130);
+    });
   });
 }
 
@@ -259,7 +264,6 @@ function summary(g: GeneratorRun): Record<string, unknown> {
 
 async function main(): Promise<void> {
   execFileSync(process.execPath, [path.join(root, 'tools/build.mjs'), '--quiet']);
-  const work = mkdtempSync(path.join(os.tmpdir(), 'ledgerflow-ingest-bench-'));
   const result: Record<string, unknown> = {
     benchmark: 'ingest',
     ...(SMOKE ? { smoke: true } : {}),
