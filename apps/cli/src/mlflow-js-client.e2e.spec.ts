@@ -104,6 +104,58 @@ describe('npm mlflow client', () => {
     );
   });
 
+  it('logs metrics one at a time and in batches, reads their history, and searches runs', async () => {
+    const { experiment_id } = (await client.Experiments.create({
+      name: 'js-metrics',
+      artifact_location: '',
+    }));
+    const created = (await client.Runs.create({
+      experiment_id,
+      user_id: 'js',
+      start_time: 1000,
+      tags: [],
+    })) as RunReply;
+    const run_id = created.run.info.run_id;
+    await client.Runs.logMetric({ run_id, key: 'loss', value: 0.9, timestamp: 1000, step: 0 });
+    await client.Runs.logBatch({
+      run_id,
+      metrics: [
+        { key: 'loss', value: 0.5, timestamp: 1001, step: 1 },
+        { key: 'loss', value: 0.25, timestamp: 1002, step: 2 },
+      ],
+      params: [{ key: 'optimizer', value: 'adam' }],
+      tags: [{ key: 'phase', value: 'train' }],
+    });
+    const history = (await client.Metrics.getHistory({ run_id, metric_key: 'loss' })) as {
+      metrics: { value: number; step: number }[];
+    };
+    expect(history.metrics.map((m) => [m.step, m.value])).toEqual([
+      [0, 0.9],
+      [1, 0.5],
+      [2, 0.25],
+    ]);
+    const other = (await client.Runs.create({
+      experiment_id,
+      user_id: 'js',
+      start_time: 2000,
+      tags: [],
+    })) as RunReply;
+    await client.Runs.logMetric({
+      run_id: other.run.info.run_id,
+      key: 'loss',
+      value: 0.1,
+      timestamp: 2000,
+      step: 5,
+    });
+    const found = (await client.Runs.search({
+      experiment_ids: [experiment_id],
+      filter: 'metrics.loss < 0.3',
+      order_by: ['metrics.loss ASC'],
+      max_results: 10,
+    })) as { runs: RunReply['run'][] };
+    expect(found.runs.map((r) => r.info.run_id)).toEqual([other.run.info.run_id, run_id]);
+  });
+
   it('surfaces MLflow errors to the caller', async () => {
     await expect(client.Runs.get({ run_id: '0123456789abcdef0123456789abcdef' })).rejects.toThrow(
       /RESOURCE_DOES_NOT_EXIST/,
