@@ -221,7 +221,7 @@ async function main(): Promise<void> {
   const server = await startEmbeddedServer({
     ...loadConfig({}),
     port: 0,
-      grpcPort: 0,
+    grpcPort: 0,
     dataDir: workDir,
     logLevel: 'error',
   });

@@ -105,10 +105,10 @@ describe('npm mlflow client', () => {
   });
 
   it('logs metrics one at a time and in batches, reads their history, and searches runs', async () => {
-    const { experiment_id } = (await client.Experiments.create({
+    const { experiment_id } = await client.Experiments.create({
       name: 'js-metrics',
       artifact_location: '',
-    }));
+    });
     const created = (await client.Runs.create({
       experiment_id,
       user_id: 'js',
