@@ -29,6 +29,8 @@ import {
 const RUNS = Number(argument('runs', '100000'));
 const SECONDS = Number(argument('seconds', '15'));
 const REF_QUERIES = Number(argument('ref-queries', '5'));
+/** Distinct metric keys in each 1000-metric log-batch request. */
+const KEYS = Number(argument('keys', '100'));
 const LF_QUERIES = Number(argument('queries', '200'));
 const OUT = path.resolve(root, argument('out', 'bench/results/vs-mlflow.json'));
 const CLIENTS = 20;
@@ -169,6 +171,7 @@ async function main(): Promise<void> {
       seconds: SECONDS,
       clients: CLIENTS,
       metricsPerRequest: METRICS_PER_REQUEST,
+      keys: KEYS,
     };
     const lfIngest = await logBatchThroughput(lf, batchOptions);
     await stop(lf);

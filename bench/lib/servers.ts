@@ -210,6 +210,8 @@ export interface LogBatchOptions {
   readonly clients?: number;
   /** Metrics per log-batch request (default 1000, MLflow's limit). */
   readonly metricsPerRequest?: number;
+  /** Distinct metric keys per request (default 100): 1000 metrics are then 10 steps of 100 keys. */
+  readonly keys?: number;
 }
 
 export interface LogBatchResult {
@@ -229,6 +231,7 @@ export async function logBatchThroughput(
 ): Promise<LogBatchResult> {
   const clients = options.clients ?? 20;
   const perRequest = options.metricsPerRequest ?? 1000;
+  const keys = options.keys ?? 100;
   const experimentId = await createExperiment(server.url, `log-batch-${Date.now()}`);
   const runs = await createRuns(server.url, experimentId, clients);
   let points = 0;
@@ -242,10 +245,10 @@ export async function logBatchThroughput(
       for (let step = 0; performance.now() < deadline; step++) {
         const ts = Date.now();
         const metrics = Array.from({ length: perRequest }, (_, m) => ({
-          key: `m${m % 100}`,
+          key: `m${m % keys}`,
           value: Math.sin(step + m + c),
           timestamp: ts,
-          step: step * 10 + Math.floor(m / 100),
+          step: step * Math.ceil(perRequest / keys) + Math.floor(m / keys),
         }));
         const t0 = performance.now();
         try {
