@@ -18,7 +18,7 @@ import { loadConfig } from '@ledgerflow/config';
 import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import type { ProjectionRunner } from '@ledgerflow/projections';
 import { PROJECTION_RUNNER, type RunningServer } from '@ledgerflow/runtime';
-import { startEmbeddedServer } from '../apps/cli/src/commands/server.js';
+import { startEmbeddedServer } from '@ledgerflow/service-embedded';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

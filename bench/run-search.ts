@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { loadConfig, type LedgerflowConfig } from '@ledgerflow/config';
 import { SqliteEventStore, type StreamWrite } from '@ledgerflow/event-store';
 import type { RunningServer } from '@ledgerflow/runtime';
-import { startEmbeddedServer } from '../apps/cli/src/commands/server.js';
+import { startEmbeddedServer } from '@ledgerflow/service-embedded';
 import { expectedTop, runEvents, runId } from './data/synthetic-runs.js';
 
 function argument(name: string, fallback: string): string {

@@ -1,6 +1,6 @@
 import { loadConfig } from '@ledgerflow/config';
 import { openEmbeddedPlatform } from '@ledgerflow/runtime';
-import { ALL_PROJECTIONS } from '../projections.js';
+import { ALL_PROJECTIONS } from '@ledgerflow/service-embedded';
 
 /** `ledgerflow rebuild [read-model]`: drops read models and replays them from the log. */
 export async function rebuildReadModels(opts: {

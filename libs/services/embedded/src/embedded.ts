@@ -1,0 +1,33 @@
+import type { LedgerflowConfig } from '@ledgerflow/config';
+import type { Projection } from '@ledgerflow/projections';
+import { startService, type RunningServer, type ServiceSpec } from '@ledgerflow/runtime';
+import { ArtifactsModule } from '@ledgerflow/service-artifacts';
+import { DeploymentModule } from '@ledgerflow/service-deployment';
+import { RegistryModule } from '@ledgerflow/service-registry';
+import {
+  loggedModelsProjection,
+  metricsProjection,
+  trackingProjection,
+  TrackingModule,
+} from '@ledgerflow/service-tracking';
+
+/** Every read model of the embedded server, by name. */
+export const ALL_PROJECTIONS: readonly Projection[] = [
+  trackingProjection,
+  metricsProjection,
+  loggedModelsProjection,
+];
+
+/** Embedded mode: every service's module in one process, on one HTTP port. */
+export const EMBEDDED: ServiceSpec = {
+  modules: [ArtifactsModule, DeploymentModule, RegistryModule, TrackingModule],
+  projections: ALL_PROJECTIONS,
+};
+
+/** Starts the embedded server (every service in one process) with this configuration. */
+export function startEmbeddedServer(
+  config: LedgerflowConfig,
+  options: Parameters<typeof startService>[2] = {},
+): Promise<RunningServer> {
+  return startService(EMBEDDED, config, options);
+}
