@@ -10,9 +10,9 @@ import {
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '@ledgerflow/config';
 import type { RunningServer } from '@ledgerflow/runtime';
 import { startEmbeddedServer } from './commands/server.js';
+import { testServerConfig } from './testing/test-config.js';
 
 const CANARY = 'CANARY-7f3a91: this file lies outside the artifact root';
 
@@ -128,14 +128,7 @@ describe('artifact routes refuse hostile paths (embedded server)', () => {
     symlinkSync(canaryFile, path.join(root, 'link-file'));
     symlinkSync(canaryFile, path.join(root, 'inside', 'link-file'));
     symlinkSync(outside, path.join(root, 'inside', 'link-out'));
-    server = await startEmbeddedServer({
-      ...loadConfig({}),
-      port: 0,
-      grpcPort: 0,
-      dataDir,
-      logLevel: 'error',
-      sqliteSynchronous: 'normal',
-    });
+    server = await startEmbeddedServer(testServerConfig(dataDir));
     base = new URL(server.url);
     const created = await fetch(`${server.url}/api/2.0/mlflow/runs/create`, {
       method: 'POST',

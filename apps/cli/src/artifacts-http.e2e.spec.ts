@@ -13,11 +13,11 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '@ledgerflow/config';
 import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import type { RunningServer } from '@ledgerflow/runtime';
 import { artifactsDownload, artifactsUpload } from './commands/artifacts.js';
 import { startEmbeddedServer } from './commands/server.js';
+import { testServerConfig } from './testing/test-config.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const A = '/api/2.0/mlflow-artifacts/artifacts';
@@ -31,14 +31,7 @@ describe('artifacts over the MLflow proxy (embedded server, local folder)', () =
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-artifacts-'));
     dataDir = path.join(dir, 'data');
-    server = await startEmbeddedServer({
-      ...loadConfig({}),
-      port: 0,
-      grpcPort: 0,
-      dataDir,
-      logLevel: 'error',
-      sqliteSynchronous: 'normal',
-    });
+    server = await startEmbeddedServer(testServerConfig(dataDir));
     events = server.app.get<EventStore>(EVENT_STORE);
   });
 

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '@ledgerflow/config';
 import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import type { RunningServer } from '@ledgerflow/runtime';
 import { startEmbeddedServer } from './commands/server.js';
+import { testServerConfig } from './testing/test-config.js';
 
 interface Reply {
   status: number;
@@ -61,14 +61,7 @@ describe('logged models, runs/outputs and runs/log-model over MLflow REST (embed
 
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-lm-e2e-'));
-    server = await startEmbeddedServer({
-      ...loadConfig({}),
-      port: 0,
-      grpcPort: 0,
-      dataDir,
-      logLevel: 'error',
-      sqliteSynchronous: 'normal',
-    });
+    server = await startEmbeddedServer(testServerConfig(dataDir));
     events = server.app.get<EventStore>(EVENT_STORE);
   });
 

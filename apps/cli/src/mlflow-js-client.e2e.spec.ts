@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mlflowPackage from 'mlflow';
 import { RunStatus } from 'mlflow/enum.js';
-import { loadConfig } from '@ledgerflow/config';
 import type { RunningServer } from '@ledgerflow/runtime';
 import { startEmbeddedServer } from './commands/server.js';
+import { testServerConfig } from './testing/test-config.js';
 
 // The third-party npm `mlflow` client (Yuhsak/mlflow 2.0.7) against the embedded server. It predates
 // MLflow 2.0: its Experiments.list calls /experiments/list, which MLflow itself removed, so that one
@@ -37,14 +37,7 @@ describe('npm mlflow client', () => {
   beforeAll(async () => {
     console.log = () => undefined; // the client logs every request body
     dataDir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-js-client-'));
-    server = await startEmbeddedServer({
-      ...loadConfig({}),
-      port: 0,
-      grpcPort: 0,
-      dataDir,
-      logLevel: 'error',
-      sqliteSynchronous: 'normal',
-    });
+    server = await startEmbeddedServer(testServerConfig(dataDir));
     client = new MLflow({ endpoint: server.url });
   });
 

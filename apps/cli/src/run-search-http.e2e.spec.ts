@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '@ledgerflow/config';
 import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import type { RunningServer } from '@ledgerflow/runtime';
 import { startEmbeddedServer } from './commands/server.js';
+import { testServerConfig } from './testing/test-config.js';
 
 interface Reply {
   status: number;
@@ -75,14 +75,7 @@ describe('runs/search and runs/log-inputs over MLflow REST (embedded server)', (
 
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-run-search-'));
-    server = await startEmbeddedServer({
-      ...loadConfig({}),
-      port: 0,
-      grpcPort: 0,
-      dataDir,
-      logLevel: 'error',
-      sqliteSynchronous: 'normal',
-    });
+    server = await startEmbeddedServer(testServerConfig(dataDir));
     events = server.app.get<EventStore>(EVENT_STORE);
     experimentId = (await post('experiments/create', { name: 'search-e2e' })).body[
       'experiment_id'

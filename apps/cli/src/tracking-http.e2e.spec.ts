@@ -2,13 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '@ledgerflow/config';
 import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import { PROJECTION_RUNNER } from '@ledgerflow/runtime';
 import { SqliteReadModelStore, type ProjectionRunner } from '@ledgerflow/projections';
 import { trackingProjection } from '@ledgerflow/service-tracking';
 import type { RunningServer } from '@ledgerflow/runtime';
 import { startEmbeddedServer } from './commands/server.js';
+import { testServerConfig } from './testing/test-config.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 
@@ -51,14 +51,7 @@ describe('tracking over MLflow REST (embedded server)', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-e2e-'));
-    server = await startEmbeddedServer({
-      ...loadConfig({}),
-      port: 0,
-      grpcPort: 0,
-      dataDir,
-      logLevel: 'error',
-      sqliteSynchronous: 'normal',
-    });
+    server = await startEmbeddedServer(testServerConfig(dataDir));
     events = server.app.get<EventStore>(EVENT_STORE);
   });
 
@@ -435,14 +428,7 @@ describe('tracking over MLflow REST (embedded server)', () => {
       },
     );
     expect(verify).toMatch(/OK/);
-    server = await startEmbeddedServer({
-      ...loadConfig({}),
-      port: 0,
-      grpcPort: 0,
-      dataDir,
-      logLevel: 'error',
-      sqliteSynchronous: 'normal',
-    });
+    server = await startEmbeddedServer(testServerConfig(dataDir));
     events = server.app.get<EventStore>(EVENT_STORE);
   });
 });

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { runWithExperiment } from './run-facts.js';
 import type { DomainEvent, EventMetadata } from '@ledgerflow/contracts';
 import {
   experimentDecider,
@@ -6,10 +7,8 @@ import {
   generateRunName,
   loggedModelDecider,
   loggedModelStream,
-  runDecider,
   runModelsDecider,
   runStream,
-  type ExperimentFacts,
   type KeyValue,
   type LoggedModelCommand,
   type RunModelsCommand,
@@ -107,26 +106,10 @@ export class LoggedModelCommands {
       stream: runStream(command.runId),
       decider: runModelsDecider,
       command: undefined,
-      prepare: async (): Promise<RunModelsCommandEnvelope> => {
-        const { state } = await this.aggregates.load(runStream(command.runId), runDecider);
-        let experiment: ExperimentFacts = {
-          exists: false,
-          lifecycleStage: 'active',
-          restoredAtPosition: 0,
-        };
-        if (state.exists) {
-          const { state: e } = await this.aggregates.load(
-            experimentStream(state.experimentId),
-            experimentDecider,
-          );
-          experiment = {
-            exists: e.exists,
-            lifecycleStage: e.lifecycleStage,
-            restoredAtPosition: e.restoredAtPosition,
-          };
-        }
-        return { command, experiment };
-      },
+      prepare: async (): Promise<RunModelsCommandEnvelope> => ({
+        command,
+        experiment: (await runWithExperiment(this.aggregates, command.runId)).experiment,
+      }),
     } as unknown as AnyCommand;
     await this.settle(this.aggregates.executeAll([c], metadata));
   }

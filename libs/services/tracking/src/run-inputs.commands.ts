@@ -1,12 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { runWithExperiment } from './run-facts.js';
 import type { DomainEvent, EventMetadata } from '@ledgerflow/contracts';
 import {
-  experimentDecider,
-  experimentStream,
-  runDecider,
   runInputsDecider,
   runStream,
-  type ExperimentFacts,
   type LogRunInputs,
   type RunInputsCommandEnvelope,
 } from '@ledgerflow/domain-tracking';
@@ -34,26 +31,10 @@ export class RunInputsCommands {
       decider: runInputsDecider,
       command: undefined,
       // decided against the run's experiment as it is now (a deleted experiment blocks writes)
-      prepare: async (): Promise<RunInputsCommandEnvelope> => {
-        const { state } = await this.aggregates.load(runStream(command.runId), runDecider);
-        let experiment: ExperimentFacts = {
-          exists: false,
-          lifecycleStage: 'active',
-          restoredAtPosition: 0,
-        };
-        if (state.exists) {
-          const { state: e } = await this.aggregates.load(
-            experimentStream(state.experimentId),
-            experimentDecider,
-          );
-          experiment = {
-            exists: e.exists,
-            lifecycleStage: e.lifecycleStage,
-            restoredAtPosition: e.restoredAtPosition,
-          };
-        }
-        return { command, experiment };
-      },
+      prepare: async (): Promise<RunInputsCommandEnvelope> => ({
+        command,
+        experiment: (await runWithExperiment(this.aggregates, command.runId)).experiment,
+      }),
     } as unknown as AnyCommand;
     const { lastPosition } = await this.aggregates.executeAll([c], metadata);
     await this.projections.waitFor(lastPosition);

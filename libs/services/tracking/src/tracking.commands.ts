@@ -9,7 +9,6 @@ import {
   runDecider,
   runStream,
   type ExperimentCommand,
-  type ExperimentFacts,
   type KeyValue,
   type RunCommand,
   type RunCommandEnvelope,
@@ -21,6 +20,7 @@ import {
 } from '@ledgerflow/event-store';
 import type { ProjectionRunner } from '@ledgerflow/projections';
 import type { DomainEvent } from '@ledgerflow/contracts';
+import { experimentFacts, runWithExperiment } from './run-facts.js';
 import { PROJECTION_RUNNER, RANDOM } from './tokens.js';
 
 type AnyCommand = AggregateCommand<unknown, unknown, DomainEvent>;
@@ -189,15 +189,6 @@ export class TrackingCommands {
     );
   }
 
-  private async experimentFacts(experimentId: string): Promise<ExperimentFacts> {
-    const { state } = await this.aggregates.load(experimentStream(experimentId), experimentDecider);
-    return {
-      exists: state.exists,
-      lifecycleStage: state.lifecycleStage,
-      restoredAtPosition: state.restoredAtPosition,
-    };
-  }
-
   async createRun(
     input: {
       experimentId: string;
@@ -230,7 +221,7 @@ export class TrackingCommands {
           artifactUri,
           tags: input.tags,
         },
-        experiment: await this.experimentFacts(input.experimentId),
+        experiment: await experimentFacts(this.aggregates, input.experimentId),
       }),
     } as unknown as AnyCommand;
     await this.settle(this.aggregates.executeAll([runCommand], metadata));
@@ -243,13 +234,10 @@ export class TrackingCommands {
       stream: runStream(runId),
       decider: runDecider,
       command: undefined,
-      prepare: async (): Promise<RunCommandEnvelope> => {
-        const { state } = await this.aggregates.load(runStream(runId), runDecider);
-        const experiment: ExperimentFacts = state.exists
-          ? await this.experimentFacts(state.experimentId)
-          : { exists: false, lifecycleStage: 'active', restoredAtPosition: 0 };
-        return { command, experiment };
-      },
+      prepare: async (): Promise<RunCommandEnvelope> => ({
+        command,
+        experiment: (await runWithExperiment(this.aggregates, runId)).experiment,
+      }),
     } as unknown as AnyCommand;
     await this.settle(this.aggregates.executeAll([runCommand], metadata));
   }

@@ -3,13 +3,9 @@ import type { EventMetadata, ingestV1, NewEvent } from '@ledgerflow/contracts';
 import type { IngestLimits } from '@ledgerflow/config';
 import {
   effectiveRunLifecycle,
-  experimentDecider,
-  experimentStream,
   ingestStream,
   MAX_ENTITY_KEY_LENGTH,
   packRunPoints,
-  runDecider,
-  runStream,
   validateKey,
   type PackedRunPoints,
 } from '@ledgerflow/domain-tracking';
@@ -18,6 +14,7 @@ import {
   type AggregateStore,
   type EventStore,
 } from '@ledgerflow/event-store';
+import { runWithExperiment } from '../run-facts.js';
 import { IngestFlowControl } from './flow-control.js';
 
 /** gRPC status codes used here. */
@@ -225,17 +222,9 @@ export class MetricIngest {
   }
 
   private async requireActiveRun(runId: string, field: string): Promise<void> {
-    const { state: run } = await this.aggregates.load(runStream(runId), runDecider);
+    const { run, experiment } = await runWithExperiment(this.aggregates, runId);
     if (!run.exists) throw invalid(field, `run ${runId} does not exist`);
-    const { state: exp } = await this.aggregates.load(
-      experimentStream(run.experimentId),
-      experimentDecider,
-    );
-    const stage = effectiveRunLifecycle(run, {
-      exists: exp.exists,
-      lifecycleStage: exp.lifecycleStage,
-      restoredAtPosition: exp.restoredAtPosition,
-    });
+    const stage = effectiveRunLifecycle(run, experiment);
     if (stage !== 'active')
       throw invalid(field, `run ${runId} must be in the 'active' state; it is ${stage}`);
   }
