@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { Clock } from '@ledgerflow/contracts';
 import { dataFiles, type LedgerflowConfig } from '@ledgerflow/config';
 import {
   AggregateStore,
@@ -15,6 +16,8 @@ export interface EmbeddedPlatform {
   readonly readModels: SqliteReadModelStore;
   readonly projections: ProjectionRunner;
   readonly aggregates: AggregateStore;
+  /** The clock every event's occurredAt comes from (the wall clock unless a test injects one). */
+  readonly clock: Clock;
   close(): Promise<void>;
 }
 
@@ -28,6 +31,8 @@ export function openEmbeddedPlatform(
   log: (message: string) => void = () => undefined,
   /** Lets tests put a wrapper (e.g. a deliberately slow store) between the services and the log. */
   wrapEventStore: (store: EventStore) => EventStore = (store) => store,
+  /** Lets tests drive time (FakeClock); events, expiries and timelines all read this clock. */
+  clock: Clock = systemClock,
 ): EmbeddedPlatform {
   mkdirSync(config.dataDir, { recursive: true });
   const files = dataFiles(config.dataDir);
@@ -39,12 +44,13 @@ export function openEmbeddedPlatform(
   );
   const readModels = new SqliteReadModelStore({ path: files.readModels });
   const runner = new ProjectionRunner({ eventStore, readModels, projections, logger: log });
-  const aggregates = new AggregateStore(eventStore, systemClock);
+  const aggregates = new AggregateStore(eventStore, clock);
   return {
     eventStore,
     readModels,
     projections: runner,
     aggregates,
+    clock,
     async close() {
       await runner.stop();
       await readModels.close();

@@ -10,6 +10,8 @@ export const PROJECTION_RUNNER = Symbol.for('ledgerflow.ProjectionRunner');
 export const RANDOM = Symbol.for('ledgerflow.Random');
 export const RUN_IDS = Symbol.for('ledgerflow.RunIds');
 export const EVENT_IDS = Symbol.for('ledgerflow.EventIds');
+/** The injected Clock (from @ledgerflow/contracts): the wall clock, or a test's FakeClock. */
+export const CLOCK = Symbol.for('ledgerflow.Clock');
 
 /** Provides the platform ports to every feature module, plus /health and /version. */
 @Global()
@@ -28,6 +30,7 @@ export class PlatformModule {
         { provide: RANDOM, useValue: Math.random },
         { provide: RUN_IDS, useValue: uuidHexIds },
         { provide: EVENT_IDS, useValue: { next: () => randomUUID() } },
+        { provide: CLOCK, useValue: platform.clock },
       ],
       exports: [
         LEDGERFLOW_CONFIG,
@@ -38,6 +41,7 @@ export class PlatformModule {
         RANDOM,
         RUN_IDS,
         EVENT_IDS,
+        CLOCK,
       ],
     };
   }

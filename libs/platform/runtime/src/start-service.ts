@@ -1,5 +1,6 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Clock } from '@ledgerflow/contracts';
 import { ConfigError, loadConfig, type LedgerflowConfig } from '@ledgerflow/config';
 import type { EventStore } from '@ledgerflow/event-store';
 import type { Projection } from '@ledgerflow/projections';
@@ -40,12 +41,22 @@ class RootModule {
 export async function startService(
   spec: ServiceSpec,
   config: LedgerflowConfig,
-  options: { wrapEventStore?: (store: EventStore) => EventStore } = {},
+  options: {
+    wrapEventStore?: (store: EventStore) => EventStore;
+    /** Drives time for tests (events' occurredAt, expiries); the wall clock when omitted. */
+    clock?: Clock;
+  } = {},
 ): Promise<RunningServer> {
   const log = (m: string): void => {
     if (config.logLevel !== 'error') console.error(`[ledgerflow] ${m}`);
   };
-  const platform = openEmbeddedPlatform(config, spec.projections, log, options.wrapEventStore);
+  const platform = openEmbeddedPlatform(
+    config,
+    spec.projections,
+    log,
+    options.wrapEventStore,
+    options.clock,
+  );
   let app: NestFastifyApplication | undefined;
   try {
     await platform.projections.start();
