@@ -1,5 +1,6 @@
 export * from './domain/decider.js';
 export * from './errors/mlflow-error.js';
+export * from './events/audit-export.js';
 export * from './events/envelope.js';
 export * from './events/hash-chain.js';
 export * as ingestV1 from './generated/ledgerflow/tracking/v1/ingest.js';
