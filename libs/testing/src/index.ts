@@ -5,3 +5,4 @@ export * from './blob-store-contract.js';
 export * from './seaweedfs.js';
 export * from './load/metric-load.js';
 export * from './slow-event-store.js';
+export * from './kafka.js';
