@@ -1,0 +1,3 @@
+export * from './governance.deciders.js';
+export * from './governance.events.js';
+export * from './policy.js';

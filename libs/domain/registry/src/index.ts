@@ -1,0 +1,5 @@
+export * from './registry.events.js';
+export * from './registry-validation.js';
+export * from './registered-model.decider.js';
+export * from './model-version.decider.js';
+export * from './registry-state.js';
