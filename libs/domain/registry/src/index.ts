@@ -3,3 +3,4 @@ export * from './registry-validation.js';
 export * from './registered-model.decider.js';
 export * from './model-version.decider.js';
 export * from './registry-state.js';
+export * from './governance/index.js';
