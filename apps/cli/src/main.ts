@@ -40,7 +40,74 @@ program
     process.exitCode = await rebuildReadModels({ readModel, dataDir: opts.dataDir });
   });
 
-const audit = program.command('audit').description('inspect and verify the audit trail');
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be an integer >= 1');
+  return n;
+}
+
+const audit = program
+  .command('audit')
+  .description(
+    'the audit trail: export and verify the hash-chained log (offline), and timeline, as-of and replay of the registry (from a server)',
+  );
+audit
+  .command('export')
+  .description(
+    'write the log as JSON Lines with its hash chain (read-only on a data dir, or from --server)',
+  )
+  .option('--out <file>', 'write to this file instead of stdout')
+  .option('--data-dir <dir>', 'data directory (env LEDGERFLOW_DATA_DIR)')
+  .option('--server <url>', 'export from a running server instead')
+  .option('--from <position>', 'first log position', positiveInt)
+  .option('--to <position>', 'last log position', positiveInt)
+  .action(
+    async (opts: {
+      out?: string;
+      dataDir?: string;
+      server?: string;
+      from?: number;
+      to?: number;
+    }) => {
+      const { auditExport } = await import('./commands/audit.js');
+      process.exitCode = await auditExport({
+        ...opts,
+        dataDir: opts.dataDir ?? process.env['LEDGERFLOW_DATA_DIR'] ?? './ledgerflow-data',
+      });
+    },
+  );
+audit
+  .command('timeline')
+  .description("a registered model's (or one version's) history: who, what, when, why, approvals")
+  .argument('<name>', 'registered model name')
+  .option('--version <n>', 'only this version')
+  .option('--server <url>', 'server URL (env MLFLOW_TRACKING_URI)')
+  .option('--json', 'print the JSON response')
+  .action(async (name: string, opts: { version?: string; server?: string; json?: boolean }) => {
+    const { auditTimeline } = await import('./commands/audit.js');
+    process.exitCode = await auditTimeline(name, opts.version, opts);
+  });
+audit
+  .command('as-of')
+  .description("every registered model's stages and aliases at an instant (ISO 8601 or epoch ms)")
+  .argument('<instant>', 'e.g. 2026-03-01T12:00:00Z')
+  .option('--name <name>', 'only this registered model')
+  .option('--server <url>', 'server URL (env MLFLOW_TRACKING_URI)')
+  .option('--json', 'print the JSON response')
+  .action(async (instant: string, opts: { name?: string; server?: string; json?: boolean }) => {
+    const { auditAsOf } = await import('./commands/audit.js');
+    process.exitCode = await auditAsOf(instant, opts.name, opts);
+  });
+audit
+  .command('replay')
+  .description("a registered model's promotion history as a readable report")
+  .argument('<name>', 'registered model name')
+  .option('--server <url>', 'server URL (env MLFLOW_TRACKING_URI)')
+  .option('--json', 'print the JSON response')
+  .action(async (name: string, opts: { server?: string; json?: boolean }) => {
+    const { auditReplay } = await import('./commands/audit.js');
+    process.exitCode = await auditReplay(name, opts);
+  });
 audit
   .command('verify')
   .description('check the whole hash chain; exits non-zero naming the first bad event')

@@ -1,5 +1,8 @@
 import { runServiceMain } from '@ledgerflow/runtime';
-import { RegistryModule } from '@ledgerflow/service-registry';
+import { AuditModule, RegistryModule } from '@ledgerflow/service-registry';
 
 // One service in its own process, configured by env (LEDGERFLOW_PORT, LEDGERFLOW_DATA_DIR, ...).
-await runServiceMain('registry-governance', { modules: [RegistryModule], projections: [] });
+await runServiceMain('registry-governance', {
+  modules: [AuditModule, RegistryModule],
+  projections: [],
+});

@@ -3,7 +3,7 @@ import type { Projection } from '@ledgerflow/projections';
 import { startService, type RunningServer, type ServiceSpec } from '@ledgerflow/runtime';
 import { ArtifactsModule } from '@ledgerflow/service-artifacts';
 import { DeploymentModule } from '@ledgerflow/service-deployment';
-import { RegistryModule } from '@ledgerflow/service-registry';
+import { AuditModule, RegistryModule } from '@ledgerflow/service-registry';
 import {
   loggedModelsProjection,
   metricsProjection,
@@ -20,7 +20,7 @@ export const ALL_PROJECTIONS: readonly Projection[] = [
 
 /** Embedded mode: every service's module in one process, on one HTTP port. */
 export const EMBEDDED: ServiceSpec = {
-  modules: [ArtifactsModule, DeploymentModule, RegistryModule, TrackingModule],
+  modules: [ArtifactsModule, AuditModule, DeploymentModule, RegistryModule, TrackingModule],
   projections: ALL_PROJECTIONS,
 };
 

@@ -1,1 +1,2 @@
 export * from './registry.module.js';
+export * from './audit/index.js';

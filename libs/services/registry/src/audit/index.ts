@@ -1,0 +1,2 @@
+export * from './audit-export.js';
+export * from './audit.module.js';
