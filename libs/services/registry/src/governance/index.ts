@@ -1,0 +1,3 @@
+export * from './governance.module.js';
+export * from './governance.projection.js';
+export * from './governance.service.js';
