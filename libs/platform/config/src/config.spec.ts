@@ -30,3 +30,38 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('loadConfig auth settings', () => {
+  it('is off by default with READ as default permission and MANAGE for creators', () => {
+    expect(loadConfig({}).auth).toMatchObject({
+      mode: 'off',
+      defaultPermission: 'READ',
+      creatorPermission: 'MANAGE',
+      adminUsername: 'admin',
+      adminPassword: undefined,
+    });
+  });
+
+  it('takes mode, permissions and admin from env, and rejects bad values', () => {
+    const auth = loadConfig({
+      LEDGERFLOW_AUTH: 'basic',
+      LEDGERFLOW_AUTH_DEFAULT_PERMISSION: 'no_permissions',
+      LEDGERFLOW_AUTH_CREATOR_PERMISSION: 'EDIT',
+      LEDGERFLOW_ADMIN_USERNAME: 'root',
+      LEDGERFLOW_ADMIN_PASSWORD: 'a-long-enough-secret',
+    }).auth;
+    expect(auth).toMatchObject({
+      mode: 'basic',
+      defaultPermission: 'NO_PERMISSIONS',
+      creatorPermission: 'EDIT',
+      adminUsername: 'root',
+    });
+    expect(() => loadConfig({ LEDGERFLOW_AUTH: 'kerberos' })).toThrow(/LEDGERFLOW_AUTH/);
+    expect(() => loadConfig({ LEDGERFLOW_AUTH_DEFAULT_PERMISSION: 'ALL' })).toThrow(
+      /LEDGERFLOW_AUTH_DEFAULT_PERMISSION/,
+    );
+    expect(() => loadConfig({ LEDGERFLOW_ADMIN_PASSWORD: 'short' })).toThrow(
+      /LEDGERFLOW_ADMIN_PASSWORD/,
+    );
+  });
+});

@@ -16,6 +16,33 @@ export interface LedgerflowConfig {
   readonly grpcHost: string;
   readonly grpcPort: number;
   readonly ingest: IngestLimits;
+  readonly auth: AuthSettings;
+}
+
+/** MLflow's permission levels (fact sheet §7). */
+export type PermissionLevel = 'READ' | 'EDIT' | 'MANAGE' | 'NO_PERMISSIONS';
+export const PERMISSION_LEVELS: readonly PermissionLevel[] = [
+  'READ',
+  'EDIT',
+  'MANAGE',
+  'NO_PERMISSIONS',
+];
+
+/** Identity and permissions (off by default, as MLflow's server). */
+export interface AuthSettings {
+  /** `off`: every caller is `anonymous` and may do anything. `basic`: HTTP Basic or Bearer token required. */
+  readonly mode: 'off' | 'basic';
+  /** Permission of a user on a resource without an explicit grant (MLflow's default_permission). */
+  readonly defaultPermission: PermissionLevel;
+  /** What the creator of an experiment or registered model is granted (NO_PERMISSIONS: nothing). */
+  readonly creatorPermission: PermissionLevel;
+  /** Admin created at first start (with adminPassword, or a generated one printed once). */
+  readonly adminUsername: string;
+  /** Never logged. Undefined: generate one at first start. */
+  readonly adminPassword: string | undefined;
+  /** Failed logins per user name and per client address within the window before 429. */
+  readonly maxFailedLogins: number;
+  readonly failedLoginWindowMs: number;
 }
 
 /** Flow-control limits of the gRPC metric ingest. */
@@ -70,6 +97,48 @@ function oneOf<T extends string>(name: string, raw: string, allowed: readonly T[
   if (!allowed.includes(v))
     throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got '${raw}'`);
   return v;
+}
+
+function parsePermission(name: string, raw: string): PermissionLevel {
+  const v = raw.toUpperCase() as PermissionLevel;
+  if (!PERMISSION_LEVELS.includes(v))
+    throw new ConfigError(`${name} must be one of ${PERMISSION_LEVELS.join(', ')}, got '${raw}'`);
+  return v;
+}
+
+function loadAuth(env: Env): AuthSettings {
+  const adminUsername = env['LEDGERFLOW_ADMIN_USERNAME'] ?? 'admin';
+  if (!/^[\w.@-]{1,256}$/.test(adminUsername))
+    throw new ConfigError(
+      `LEDGERFLOW_ADMIN_USERNAME must be 1-256 letters, digits, '_', '.', '@' or '-'`,
+    );
+  const adminPassword = env['LEDGERFLOW_ADMIN_PASSWORD'];
+  if (adminPassword !== undefined && adminPassword.length < 12)
+    throw new ConfigError('LEDGERFLOW_ADMIN_PASSWORD must be at least 12 characters');
+  return {
+    mode: oneOf('LEDGERFLOW_AUTH', env['LEDGERFLOW_AUTH'] ?? 'off', ['off', 'basic'] as const),
+    defaultPermission: parsePermission(
+      'LEDGERFLOW_AUTH_DEFAULT_PERMISSION',
+      env['LEDGERFLOW_AUTH_DEFAULT_PERMISSION'] ?? 'READ',
+    ),
+    creatorPermission: parsePermission(
+      'LEDGERFLOW_AUTH_CREATOR_PERMISSION',
+      env['LEDGERFLOW_AUTH_CREATOR_PERMISSION'] ?? 'MANAGE',
+    ),
+    adminUsername,
+    adminPassword,
+    maxFailedLogins: parsePositiveInt(
+      'LEDGERFLOW_AUTH_MAX_FAILED_LOGINS',
+      env['LEDGERFLOW_AUTH_MAX_FAILED_LOGINS'],
+      10,
+    ),
+    failedLoginWindowMs:
+      parsePositiveInt(
+        'LEDGERFLOW_AUTH_FAILED_LOGIN_WINDOW_SECONDS',
+        env['LEDGERFLOW_AUTH_FAILED_LOGIN_WINDOW_SECONDS'],
+        60,
+      ) * 1000,
+  };
 }
 
 /** Reads configuration from CLI overrides, then env (LEDGERFLOW_*, and PORT), then defaults. */
@@ -149,6 +218,7 @@ export function loadConfig(
         10_000,
       ),
     },
+    auth: loadAuth(env),
   };
 }
 

@@ -2,11 +2,13 @@ import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { invalidParameter } from '@ledgerflow/contracts';
 import { RequestMessage } from './request-message.js';
+import type { ReadScope } from './access-control.js';
 import { requestContextFrom, type RequestContext } from './request-context.js';
 
 type WithContext = FastifyRequest & {
   ledgerflowContext?: RequestContext;
   ledgerflowPrincipal?: string;
+  ledgerflowReadScope?: ReadScope;
 };
 
 /** The MLflow request message: the query string for GET, the JSON body otherwise. */
@@ -24,6 +26,10 @@ export const Msg = createParamDecorator((_data: unknown, ctx: ExecutionContext):
 /** Who is calling, for event metadata. */
 export const Ctx = createParamDecorator((_data: unknown, ctx: ExecutionContext): RequestContext => {
   const req = ctx.switchToHttp().getRequest<WithContext>();
-  req.ledgerflowContext ??= requestContextFrom(req.headers, req.ledgerflowPrincipal);
+  req.ledgerflowContext ??= requestContextFrom(
+    req.headers,
+    req.ledgerflowPrincipal,
+    req.ledgerflowReadScope,
+  );
   return req.ledgerflowContext;
 });

@@ -1,3 +1,4 @@
+export * from './access-control.js';
 export * from './decorators.js';
 export * from './fastify-mlflow.js';
 export * from './mlflow-exception.filter.js';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EventMetadata } from '@ledgerflow/contracts';
+import type { ReadScope } from './access-control.js';
 
 /** Who is calling and which request this is: becomes the metadata of every event it causes. */
 export interface RequestContext {
@@ -7,6 +8,8 @@ export interface RequestContext {
   readonly correlationId: string;
   readonly requestId: string;
   readonly traceId: string | null;
+  /** What the caller may read when auth is on; undefined means everything (auth off, or admin). */
+  readonly readScope?: ReadScope;
 }
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>;
@@ -26,6 +29,7 @@ function header(headers: Headers, name: string): string | undefined {
 export function requestContextFrom(
   headers: Headers,
   principal: string | undefined,
+  readScope?: ReadScope,
 ): RequestContext {
   const requestId = randomUUID();
   const supplied = header(headers, 'x-correlation-id') ?? header(headers, 'x-request-id');
@@ -38,6 +42,7 @@ export function requestContextFrom(
     correlationId: supplied !== undefined && SAFE_ID.test(supplied) ? supplied : requestId,
     requestId,
     traceId: trace?.[1] ?? null,
+    ...(readScope === undefined ? {} : { readScope }),
   };
 }
 

@@ -3,7 +3,10 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { LogLevel } from '@nestjs/common';
 import {
+  installAccessControl,
   installMlflowWireRules,
+  recordRoutes,
+  type AccessControl,
   MAX_JSON_BODY_BYTES,
   MlflowExceptionFilter,
 } from '@ledgerflow/http';
@@ -15,16 +18,23 @@ const LEVELS: Record<string, LogLevel[]> = {
   debug: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
 };
 
-/** A Nest application on Fastify with MLflow's wire rules and error shape. */
+/**
+ * A Nest application on Fastify with MLflow's wire rules and error shape. Every route is recorded
+ * (registeredRoutes) and guarded by the access-control hooks, which use `accessControl()` once
+ * the caller binds it (startService, right after creation, before listening).
+ */
 export async function createHttpApp(
   rootModule: unknown,
   logLevel = 'info',
+  accessControl: () => AccessControl | undefined = () => undefined,
 ): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: MAX_JSON_BODY_BYTES,
     routerOptions: { maxParamLength: 4096 },
   });
+  recordRoutes(adapter.getInstance());
   installMlflowWireRules(adapter.getInstance());
+  installAccessControl(adapter.getInstance(), accessControl);
   const app = await NestFactory.create<NestFastifyApplication>(rootModule as never, adapter, {
     logger: LEVELS[logLevel] ?? LEVELS['info']!,
     bodyParser: false,

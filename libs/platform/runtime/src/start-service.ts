@@ -3,6 +3,12 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Clock } from '@ledgerflow/contracts';
 import { ConfigError, loadConfig, type LedgerflowConfig } from '@ledgerflow/config';
 import type { EventStore } from '@ledgerflow/event-store';
+import {
+  ACCESS_CONTROL,
+  registeredRoutes,
+  type AccessControl,
+  type RegisteredRoute,
+} from '@ledgerflow/http';
 import type { Projection } from '@ledgerflow/projections';
 import { openEmbeddedPlatform } from './embedded-platform.js';
 import { createHttpApp } from './http-app.js';
@@ -13,6 +19,8 @@ export interface RunningServer {
   readonly url: string;
   readonly config: LedgerflowConfig;
   readonly app: NestFastifyApplication;
+  /** Every HTTP route the server registered (method and pattern). */
+  readonly routes: readonly RegisteredRoute[];
   close(): Promise<void>;
 }
 
@@ -37,6 +45,27 @@ class RootModule {
   }
 }
 
+/**
+ * The identity service's AccessControl, when a mounted module provides it. With auth on and none
+ * provided the server refuses to start rather than run unprotected.
+ */
+function accessControlOf(
+  app: NestFastifyApplication,
+  config: LedgerflowConfig,
+): AccessControl | undefined {
+  let access: AccessControl | undefined;
+  try {
+    access = app.get<AccessControl>(ACCESS_CONTROL, { strict: false });
+  } catch {
+    access = undefined;
+  }
+  if (config.auth.mode !== 'off' && access === undefined)
+    throw new ConfigError(
+      `LEDGERFLOW_AUTH=${config.auth.mode} but this process mounts no identity module to check access`,
+    );
+  return access;
+}
+
 /** Opens the data dir, catches the read models up, then listens. */
 export async function startService(
   spec: ServiceSpec,
@@ -58,9 +87,11 @@ export async function startService(
     options.clock,
   );
   let app: NestFastifyApplication | undefined;
+  let access: AccessControl | undefined;
   try {
     await platform.projections.start();
-    app = await createHttpApp(RootModule.of(spec, platform, config), config.logLevel);
+    app = await createHttpApp(RootModule.of(spec, platform, config), config.logLevel, () => access);
+    access = accessControlOf(app, config);
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await app?.close();
@@ -75,10 +106,16 @@ export async function startService(
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   let closed = false;
   const running = app;
+  const routes = registeredRoutes(running.getHttpAdapter().getInstance());
+  if (access?.enabled) {
+    const missing = routes.filter((r) => r.method !== 'HEAD' && !access.hasRule(r.method, r.url));
+    for (const r of missing) log(`no permission rule for ${r.method} ${r.url}: it is refused`);
+  }
   return {
     url,
     config,
     app: running,
+    routes,
     async close() {
       if (closed) return;
       closed = true;

@@ -3,6 +3,7 @@ import type { Projection } from '@ledgerflow/projections';
 import { startService, type RunningServer, type ServiceSpec } from '@ledgerflow/runtime';
 import { ArtifactsModule } from '@ledgerflow/service-artifacts';
 import { DeploymentModule } from '@ledgerflow/service-deployment';
+import { IdentityModule, identityProjection } from '@ledgerflow/service-identity';
 import { AuditModule, RegistryModule } from '@ledgerflow/service-registry';
 import {
   loggedModelsProjection,
@@ -16,11 +17,19 @@ export const ALL_PROJECTIONS: readonly Projection[] = [
   trackingProjection,
   metricsProjection,
   loggedModelsProjection,
+  identityProjection,
 ];
 
 /** Embedded mode: every service's module in one process, on one HTTP port. */
 export const EMBEDDED: ServiceSpec = {
-  modules: [ArtifactsModule, AuditModule, DeploymentModule, RegistryModule, TrackingModule],
+  modules: [
+    ArtifactsModule,
+    AuditModule,
+    DeploymentModule,
+    IdentityModule,
+    RegistryModule,
+    TrackingModule,
+  ],
   projections: ALL_PROJECTIONS,
 };
 

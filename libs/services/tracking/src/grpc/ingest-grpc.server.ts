@@ -2,6 +2,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  Optional,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
@@ -14,6 +15,13 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { GRPC_STATUS_OF, MlflowError, ingestV1, type EventMetadata } from '@ledgerflow/contracts';
 import { LEDGERFLOW_CONFIG, type LedgerflowConfig } from '@ledgerflow/config';
+import {
+  ACCESS_CONTROL,
+  MAX_AUTHORIZATION_BYTES,
+  type AccessControl,
+  type Principal,
+  type ResourceRef,
+} from '@ledgerflow/http';
 import {
   RUN_STATUSES,
   USER_TAG,
@@ -50,10 +58,14 @@ function protoRoot(): string {
   throw new Error('proto/ directory not found above ' + fileURLToPath(import.meta.url));
 }
 
-function metadataOf(call: { metadata: grpc.Metadata }, fallbackCorrelation: string): EventMetadata {
+function metadataOf(
+  call: { metadata: grpc.Metadata },
+  fallbackCorrelation: string,
+  principal?: Principal,
+): EventMetadata {
   const correlation = call.metadata.get('x-correlation-id')[0];
   return {
-    actor: 'anonymous',
+    actor: principal?.username ?? 'anonymous',
     correlationId:
       typeof correlation === 'string' && /^[\w.:-]{1,128}$/.test(correlation)
         ? correlation
@@ -161,6 +173,7 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     @Inject(TrackingCommands) private readonly commands: TrackingCommands,
     @Inject(TrackingQueries) private readonly queries: TrackingQueries,
     @Inject(RUN_IDS) private readonly runIds: IdGenerator,
+    @Optional() @Inject(ACCESS_CONTROL) private readonly access?: AccessControl,
   ) {
     this.ingest = new MetricIngest(events, aggregates, config.ingest);
   }
@@ -182,24 +195,36 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
         >,
         cb: grpc.sendUnaryData<ingestV1.IngestMetricsResponse>,
       ) => void this.ingestMetrics(call, cb),
-      createRun: this.unary((req: ingestV1.CreateRunRequest, meta) => this.createRun(req, meta)),
-      updateRun: this.unary((req: ingestV1.UpdateRunRequest, meta) => this.updateRun(req, meta)),
-      logParams: this.unary(async (req: ingestV1.LogParamsRequest, meta) => {
-        const runId = validateRunId(req.runId);
-        const params = req.params.map((p, i) =>
-          param(p.key, p.value, this.config.truncateLongValues, `params[${i}]`),
-        );
-        await this.commands.run(runId, { type: 'LogRunParams', runId, params }, meta);
-        return {};
-      }),
-      setTags: this.unary(async (req: ingestV1.SetTagsRequest, meta) => {
-        const runId = validateRunId(req.runId);
-        const tags = req.tags.map((t, i) =>
-          runTag(t.key, t.value, this.config.truncateLongValues, `tags[${i}]`),
-        );
-        await this.commands.run(runId, { type: 'SetRunTags', runId, tags }, meta);
-        return {};
-      }),
+      createRun: this.unary(
+        (req: ingestV1.CreateRunRequest, meta) => this.createRun(req, meta),
+        (req) => ({ type: 'experiment', id: req.experimentId || '0' }),
+      ),
+      updateRun: this.unary(
+        (req: ingestV1.UpdateRunRequest, meta) => this.updateRun(req, meta),
+        (req) => ({ type: 'run', id: req.runId }),
+      ),
+      logParams: this.unary(
+        async (req: ingestV1.LogParamsRequest, meta) => {
+          const runId = validateRunId(req.runId);
+          const params = req.params.map((p, i) =>
+            param(p.key, p.value, this.config.truncateLongValues, `params[${i}]`),
+          );
+          await this.commands.run(runId, { type: 'LogRunParams', runId, params }, meta);
+          return {};
+        },
+        (req) => ({ type: 'run', id: req.runId }),
+      ),
+      setTags: this.unary(
+        async (req: ingestV1.SetTagsRequest, meta) => {
+          const runId = validateRunId(req.runId);
+          const tags = req.tags.map((t, i) =>
+            runTag(t.key, t.value, this.config.truncateLongValues, `tags[${i}]`),
+          );
+          await this.commands.run(runId, { type: 'SetRunTags', runId, tags }, meta);
+          return {};
+        },
+        (req) => ({ type: 'run', id: req.runId }),
+      ),
     });
     const health = new HealthImplementation({
       '': 'SERVING',
@@ -249,13 +274,62 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     });
   }
 
-  private unary<Q, R>(fn: (req: Q, meta: EventMetadata) => Promise<R>) {
+  private unary<Q, R>(
+    fn: (req: Q, meta: EventMetadata) => Promise<R>,
+    target: (req: Q) => ResourceRef,
+  ) {
     return (call: grpc.ServerUnaryCall<Q, R>, cb: grpc.sendUnaryData<R>): void => {
-      fn(call.request, metadataOf(call, `grpc-${Date.now()}`)).then(
-        (r) => cb(null, r),
-        (e: unknown) => cb(statusOf(e, this.logger)),
-      );
+      this.authenticate(call)
+        .then(async (principal) => {
+          await this.authorize(principal, target(call.request));
+          return fn(call.request, metadataOf(call, `grpc-${Date.now()}`, principal));
+        })
+        .then(
+          (r) => cb(null, r),
+          (e: unknown) => cb(statusOf(e, this.logger)),
+        );
     };
+  }
+
+  /**
+   * The caller of a call, from its `authorization` metadata (Basic or Bearer, as over HTTP);
+   * undefined when auth is off. No or bad credentials: UNAUTHENTICATED.
+   */
+  private async authenticate(call: {
+    metadata: grpc.Metadata;
+    getPeer(): string;
+  }): Promise<Principal | undefined> {
+    const access = this.access;
+    if (access === undefined || !access.enabled) return undefined;
+    const raw = call.metadata.get('authorization')[0];
+    const header = typeof raw === 'string' ? raw : undefined;
+    if (header !== undefined && header.length > MAX_AUTHORIZATION_BYTES)
+      throw new MlflowError('UNAUTHENTICATED', 'Invalid credentials');
+    const peer = call.getPeer().replace(/:\d+$/, '');
+    const result = await access.authenticate(header, peer);
+    if (result.ok) return result.principal;
+    if (result.status === 429)
+      throw new MlflowError('REQUEST_LIMIT_EXCEEDED', 'Too many failed login attempts');
+    throw new MlflowError('UNAUTHENTICATED', 'Invalid credentials');
+  }
+
+  /** PERMISSION_DENIED unless the caller may update the resource (runs: their experiment). */
+  private async authorize(principal: Principal | undefined, target: ResourceRef): Promise<void> {
+    if (principal === undefined || this.access === undefined) return;
+    if (!(await this.access.authorizeResource(principal, target, 'update')))
+      throw new MlflowError('PERMISSION_DENIED', 'Permission denied');
+  }
+
+  /** One streamed batch: every run in it must be writable by the caller. */
+  private async ingestAs(
+    principal: Principal | undefined,
+    batch: ingestV1.MetricBatch | undefined,
+    meta: EventMetadata,
+  ): Promise<BatchAck> {
+    if (principal !== undefined)
+      for (const run of batch?.runs ?? [])
+        await this.authorize(principal, { type: 'run', id: run.runId });
+    return this.ingest.ingest(batch, meta);
   }
 
   private async createRun(
@@ -316,7 +390,13 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     let failed = false;
     let ended = false;
     let draining = false;
-    const meta = metadataOf(call, `grpc-stream-${Date.now()}`);
+    // authenticated once per stream; batches are read only after that
+    const correlation = `grpc-stream-${Date.now()}`;
+    const who = this.authenticate(call).then((principal) => ({
+      principal,
+      meta: metadataOf(call, correlation, principal),
+    }));
+    who.catch(() => undefined);
     const fail = (e: unknown): void => {
       if (failed) return;
       failed = true;
@@ -344,7 +424,7 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
       if (failed) return;
       const p = isUndecodable(req)
         ? Promise.reject(new BatchRejectedError(GrpcCode.INVALID_ARGUMENT, req.undecodable))
-        : this.ingest.ingest(req.batch, meta);
+        : who.then(({ principal, meta }) => this.ingestAs(principal, req.batch, meta));
       p.catch(() => undefined); // surfaced in order by drain()
       queue.push(p);
       if (queue.length >= limit) call.pause();
@@ -364,7 +444,14 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     cb: grpc.sendUnaryData<ingestV1.IngestMetricsResponse>,
   ): Promise<void> {
     const limit = this.config.ingest.maxInFlightBatchesPerStream;
-    const meta = metadataOf(call, `grpc-stream-${Date.now()}`);
+    let principal: Principal | undefined;
+    try {
+      principal = await this.authenticate(call);
+    } catch (e) {
+      cb(statusOf(e, this.logger));
+      return;
+    }
+    const meta = metadataOf(call, `grpc-stream-${Date.now()}`, principal);
     const inFlight = new Set<Promise<BatchAck>>();
     const all: Promise<BatchAck>[] = [];
     let error: unknown;
@@ -372,7 +459,7 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
       for await (const req of call as AsyncIterable<ingestV1.IngestMetricsRequest | Undecodable>) {
         const p = isUndecodable(req)
           ? Promise.reject(new BatchRejectedError(GrpcCode.INVALID_ARGUMENT, req.undecodable))
-          : this.ingest.ingest(req.batch, meta);
+          : this.ingestAs(principal, req.batch, meta);
         all.push(p);
         inFlight.add(p);
         void p.then(

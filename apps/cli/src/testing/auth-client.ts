@@ -1,0 +1,50 @@
+import type { RunningServer } from '@ledgerflow/runtime';
+
+/** Basic credentials as the MLflow client sends them. */
+export function basic(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+export interface CallResult {
+  status: number;
+  text: string;
+  json: Record<string, unknown>;
+  headers: Headers;
+}
+
+/** One HTTP call to a test server with an Authorization header (or none). */
+export async function call(
+  server: RunningServer,
+  method: string,
+  path: string,
+  auth: string | undefined,
+  body?: unknown,
+): Promise<CallResult> {
+  const headers: Record<string, string> = {};
+  if (auth !== undefined) headers['authorization'] = auth;
+  let url = `${server.url}${path}`;
+  let payload: string | undefined;
+  if (method === 'GET' && body !== undefined) {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
+      for (const item of Array.isArray(v) ? v : [v]) qs.append(k, String(item));
+    }
+    url += `?${qs.toString()}`;
+  } else if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  const res = await fetch(url, {
+    method,
+    headers,
+    ...(payload === undefined ? {} : { body: payload }),
+  });
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    json = {};
+  }
+  return { status: res.status, text, json, headers: res.headers };
+}

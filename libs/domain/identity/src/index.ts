@@ -1,0 +1,3 @@
+export * from './identity.deciders.js';
+export * from './identity.events.js';
+export * from './permissions.js';

@@ -1,0 +1,340 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { LEDGERFLOW_CONFIG, type LedgerflowConfig } from '@ledgerflow/config';
+import { allows, type Capability, type ResourceType } from '@ledgerflow/domain-identity';
+import {
+  RequestMessage,
+  type AccessCapability,
+  type AccessControl,
+  type AuthResult,
+  type Principal,
+  type ReadScope,
+  type ResourceRef,
+  type RouteCall,
+} from '@ledgerflow/http';
+import type { ReadModelReader } from '@ledgerflow/projections';
+import { READ_MODEL_READER } from '@ledgerflow/runtime';
+import { parseApiToken, sameDigest, sha256Hex } from './credentials.js';
+import { IdentityService } from './identity.service.js';
+import { LoginLimiter } from './login-limiter.js';
+import { ruleFor, type Rule, type Target } from './route-rules.js';
+
+/** Read models of the tracking service this module reads (by collection name, never written). */
+const RUNS = 'runs';
+const EXPERIMENTS = 'experiments';
+const LOGGED_MODELS = 'logged_models';
+
+/** A resource a permission hangs on, or `unknown` (a run id that names no run). */
+type Anchor = { type: ResourceType; id: string } | 'unknown' | 'none';
+
+function messageOf(call: RouteCall): RequestMessage {
+  if (call.method === 'GET') return new RequestMessage(call.query, true);
+  const body = call.body;
+  const raw =
+    typeof body === 'object' && body !== null && !Array.isArray(body) && !Buffer.isBuffer(body)
+      ? (body as Record<string, unknown>)
+      : {};
+  return new RequestMessage(raw, false);
+}
+
+/** Field values parsed exactly as the handlers parse them; undefined when absent or malformed. */
+function field(read: () => string | undefined): string | undefined {
+  try {
+    const v = read();
+    return v === '' ? undefined : v;
+  } catch {
+    return undefined;
+  }
+}
+
+const PROXY_PATH =
+  /^\/(?:ajax-)?api\/2\.0\/mlflow-artifacts\/(?:artifacts|mpu\/create|mpu\/complete|mpu\/abort)\/([^?]*)/;
+
+/** Percent-decodes until stable (double encoding cannot hide the first segment). */
+function decodeFully(s: string): string | undefined {
+  let current = s;
+  for (let i = 0; i < 5; i++) {
+    let next: string;
+    try {
+      next = decodeURIComponent(current);
+    } catch {
+      return undefined;
+    }
+    if (next === current) return current;
+    current = next;
+  }
+  return undefined;
+}
+
+/** The experiment id an artifact proxy path belongs to: its first segment. */
+function experimentOfArtifactPath(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  const decoded = decodeFully(path);
+  if (decoded === undefined) return undefined;
+  const first = decoded.replace(/^\/+/, '').split(/[/\\]/, 1)[0] ?? '';
+  return /^\d{1,19}$/.test(first) ? first : undefined;
+}
+
+/**
+ * The enforcement side of identity: authenticates credentials (Basic, Bearer API tokens) and
+ * decides each call by the route's rule. Non-admins get the same answer for a resource that does
+ * not exist as for one they may not see, so a 403 never tells them it exists.
+ */
+@Injectable()
+export class AccessControlService implements AccessControl {
+  private readonly logger = new Logger('auth');
+  private readonly limiter: LoginLimiter;
+
+  constructor(
+    @Inject(IdentityService) private readonly identity: IdentityService,
+    @Inject(READ_MODEL_READER) private readonly reader: ReadModelReader,
+    @Inject(LEDGERFLOW_CONFIG) private readonly config: LedgerflowConfig,
+  ) {
+    this.limiter = new LoginLimiter(config.auth.maxFailedLogins, config.auth.failedLoginWindowMs);
+  }
+
+  get enabled(): boolean {
+    return this.config.auth.mode !== 'off';
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Authentication
+
+  async authenticate(authorization: string | undefined, client: string): Promise<AuthResult> {
+    if (authorization === undefined) return { ok: false, status: 401 };
+    const space = authorization.indexOf(' ');
+    const scheme = space < 0 ? authorization : authorization.slice(0, space);
+    const value = space < 0 ? '' : authorization.slice(space + 1).trim();
+    if (/^basic$/i.test(scheme)) return this.basic(value, client);
+    if (/^bearer$/i.test(scheme)) return this.bearer(value, client);
+    return { ok: false, status: 401 };
+  }
+
+  private refuse(keys: readonly string[]): AuthResult {
+    this.limiter.fail(keys);
+    return { ok: false, status: 401 };
+  }
+
+  private async basic(value: string, client: string): Promise<AuthResult> {
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return { ok: false, status: 401 };
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon <= 0) return { ok: false, status: 401 };
+    const username = decoded.slice(0, colon);
+    const password = decoded.slice(colon + 1);
+    const keys = [`user:${username}`, `client:${client}`];
+    const wait = this.limiter.blockedFor(keys);
+    if (wait > 0) return { ok: false, status: 429, retryAfterSeconds: wait };
+    const user = await this.identity.checkPassword(username, password);
+    if (user === undefined) {
+      this.logger.warn(`failed login for user '${username.slice(0, 64)}' from ${client}`);
+      return this.refuse(keys);
+    }
+    return { ok: true, principal: { username: user.username, isAdmin: user.is_admin } };
+  }
+
+  private async bearer(value: string, client: string): Promise<AuthResult> {
+    const keys = [`client:${client}`];
+    const wait = this.limiter.blockedFor(keys);
+    if (wait > 0) return { ok: false, status: 429, retryAfterSeconds: wait };
+    const parsed = parseApiToken(value);
+    if (parsed === undefined) return this.refuse(keys);
+    const token = await this.identity.token(parsed.tokenId);
+    const presented = sha256Hex(parsed.secret);
+    // compare even for an unknown id, so timing does not tell which ids exist
+    const matches = sameDigest(presented, token?.secret_hash ?? '0'.repeat(64));
+    if (
+      token === undefined ||
+      !matches ||
+      token.revoked_at !== null ||
+      (token.expires_at !== null && token.expires_at <= Date.now())
+    ) {
+      this.logger.warn(`refused API token ${parsed.tokenId.slice(0, 8)}… from ${client}`);
+      return this.refuse(keys);
+    }
+    const user = await this.identity.user(token.username);
+    if (user === undefined) return this.refuse(keys);
+    return { ok: true, principal: { username: user.username, isAdmin: user.is_admin } };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Authorization
+
+  hasRule(method: string, route: string): boolean {
+    return ruleFor(method, route) !== undefined;
+  }
+
+  rule(method: string, route: string): Rule | undefined {
+    return ruleFor(method, route);
+  }
+
+  async authorize(principal: Principal, call: RouteCall): Promise<boolean> {
+    const rule = ruleFor(call.method, call.route);
+    if (rule === undefined) return false;
+    if (principal.isAdmin) return true;
+    switch (rule.kind) {
+      case 'public':
+      case 'authenticated':
+        return true;
+      case 'admin':
+        return false;
+      case 'self': {
+        const named = field(() => messageOf(call).optionalString(rule.field));
+        return named === undefined || named === principal.username;
+      }
+      case 'resource':
+        return this.allowedOn(principal, rule.capability, rule.target, call);
+    }
+  }
+
+  private async allowedOn(
+    principal: Principal,
+    capability: Capability,
+    target: Target,
+    call: RouteCall,
+  ): Promise<boolean> {
+    const anchors = await this.anchorsOf(target, call);
+    for (const anchor of anchors) {
+      // a request without the identifying field is let through: its handler answers 400
+      if (anchor === 'none') continue;
+      if (anchor === 'unknown') return false;
+      const permission = await this.identity.permissionOf(
+        principal.username,
+        anchor.type,
+        anchor.id,
+      );
+      if (!allows(permission, capability)) return false;
+    }
+    return true;
+  }
+
+  private async anchorsOf(target: Target, call: RouteCall): Promise<Anchor[]> {
+    const msg = messageOf(call);
+    switch (target.type) {
+      case 'experiment': {
+        const id = field(() => msg.optionalId(target.field)) ?? target.dflt;
+        return [id === undefined ? 'none' : { type: 'experiment', id }];
+      }
+      case 'experiment_name': {
+        const name = field(() => msg.optionalString(target.field));
+        if (name === undefined) return ['none'];
+        const [doc] = await this.reader.find<{ experiment_id?: unknown }>(
+          EXPERIMENTS,
+          'name',
+          name,
+        );
+        return [
+          typeof doc?.experiment_id === 'string'
+            ? { type: 'experiment', id: doc.experiment_id }
+            : 'unknown',
+        ];
+      }
+      case 'run': {
+        let id: string | undefined;
+        for (const f of target.fields) id ??= field(() => msg.optionalString(f));
+        return [id === undefined ? 'none' : await this.runAnchor(id)];
+      }
+      case 'runs': {
+        let ids: string[];
+        try {
+          ids = msg.stringList(target.field);
+        } catch {
+          return ['none'];
+        }
+        if (ids.length === 0) return ['none'];
+        return Promise.all([...new Set(ids)].map((id) => this.runAnchor(id)));
+      }
+      case 'logged_model': {
+        const raw = call.params[target.param];
+        if (typeof raw !== 'string' || raw === '') return ['none'];
+        const doc = await this.reader.get<{ experiment_id?: unknown }>(LOGGED_MODELS, raw);
+        return [
+          typeof doc?.experiment_id === 'string'
+            ? { type: 'experiment', id: doc.experiment_id }
+            : 'unknown',
+        ];
+      }
+      case 'registered_model': {
+        const name = field(() => msg.optionalString(target.field));
+        return [name === undefined ? 'none' : { type: 'registered_model', id: name }];
+      }
+      case 'artifact_path': {
+        const m = PROXY_PATH.exec(call.url);
+        const path = m !== null ? m[1] : field(() => msg.optionalString('path'));
+        const id = experimentOfArtifactPath(path);
+        // the store's root (every experiment's folder) is for admins only
+        return [id === undefined ? 'unknown' : { type: 'experiment', id }];
+      }
+      case 'resource_field': {
+        const type = field(() => msg.optionalString('resource_type'));
+        const id = field(() => msg.optionalId('resource_id'));
+        if (type === undefined || id === undefined) return ['none'];
+        if (type === 'experiment' || type === 'registered_model') return [{ type, id }];
+        return ['unknown'];
+      }
+    }
+  }
+
+  private async runAnchor(runId: string): Promise<Anchor> {
+    const doc = await this.reader.get<{ experiment_id?: unknown }>(RUNS, runId);
+    return typeof doc?.experiment_id === 'string'
+      ? { type: 'experiment', id: doc.experiment_id }
+      : 'unknown';
+  }
+
+  async authorizeResource(
+    principal: Principal,
+    resource: ResourceRef,
+    capability: AccessCapability,
+  ): Promise<boolean> {
+    if (!this.enabled || principal.isAdmin) return true;
+    let anchor: Anchor;
+    if (resource.type === 'run') anchor = await this.runAnchor(resource.id);
+    else if (resource.type === 'logged_model') {
+      const doc = await this.reader.get<{ experiment_id?: unknown }>(LOGGED_MODELS, resource.id);
+      anchor =
+        typeof doc?.experiment_id === 'string'
+          ? { type: 'experiment', id: doc.experiment_id }
+          : 'unknown';
+    } else anchor = { type: resource.type, id: resource.id };
+    if (anchor === 'unknown' || anchor === 'none') return false;
+    return allows(
+      await this.identity.permissionOf(principal.username, anchor.type, anchor.id),
+      capability,
+    );
+  }
+
+  async afterSuccess(principal: Principal, call: RouteCall, responseBody: unknown): Promise<void> {
+    const rule = ruleFor(call.method, call.route);
+    const after = rule !== undefined && 'after' in rule ? rule.after : undefined;
+    if (after === undefined) return;
+    const meta = { actor: principal.username, correlationId: randomUUID(), causationId: null };
+    const text = Buffer.isBuffer(responseBody) ? responseBody.toString('utf8') : responseBody;
+    if (typeof text !== 'string') return;
+    const body = JSON.parse(text) as Record<string, unknown>;
+    if (after.kind === 'grant_creator') {
+      const id =
+        after.resource === 'experiment'
+          ? body['experiment_id']
+          : (body['registered_model'] as { name?: unknown } | undefined)?.name;
+      if (typeof id === 'string')
+        await this.identity.grantCreator(principal.username, after.resource, id, meta);
+      return;
+    }
+    const msg = messageOf(call);
+    const from = field(() => msg.optionalString('name'));
+    const to = field(() => msg.optionalString('new_name'));
+    if (from !== undefined && to !== undefined && from !== to)
+      await this.identity.moveGrants('registered_model', from, to, meta);
+  }
+
+  readScope(principal: Principal): ReadScope {
+    if (principal.isAdmin || !this.enabled)
+      return { experiments: async () => () => true, registeredModels: async () => () => true };
+    return {
+      experiments: () => this.identity.predicate(principal.username, 'experiment', 'read'),
+      registeredModels: () =>
+        this.identity.predicate(principal.username, 'registered_model', 'read'),
+    };
+  }
+}
