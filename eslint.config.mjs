@@ -80,8 +80,10 @@ export default tseslint.config(
               onlyDependOnLibsWithTags: ['scope:artifacts', 'scope:shared'],
             },
             {
+              // the registry resolves version sources from runs and logged models, and reuses
+              // tracking's search grammar (filter, order_by, page tokens)
               sourceTag: 'scope:registry',
-              onlyDependOnLibsWithTags: ['scope:registry', 'scope:shared'],
+              onlyDependOnLibsWithTags: ['scope:registry', 'scope:tracking', 'scope:shared'],
             },
             {
               sourceTag: 'scope:deployment',
