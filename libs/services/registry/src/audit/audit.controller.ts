@@ -1,14 +1,37 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { Readable } from 'node:stream';
+import { invalidParameter } from '@ledgerflow/contracts';
+import { parseVersionNumber, validateModelName } from '@ledgerflow/domain-registry';
 import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import { Msg, type RequestMessage } from '@ledgerflow/http';
 import { exportAuditLines, exportRange } from './audit-export.js';
+import type { TimelineEntryDoc } from './audit.projection.js';
+import { AuditQueries, parseInstant } from './audit.queries.js';
+
+function entryJson(e: TimelineEntryDoc): object {
+  return {
+    position: e.position,
+    timestamp: e.timestamp,
+    actor: e.actor,
+    action: e.action,
+    summary: e.summary,
+    name: e.name,
+    version: e.version,
+    reason: e.reason,
+    correlation_id: e.correlationId,
+    request_id: e.requestId,
+    approvals: e.approvals.map((a) => ({ user: a.user, comment: a.comment, timestamp: a.at })),
+  };
+}
 
 /** The audit API for auditors: exports of the hash-chained log, timelines, as-of state, replays. */
 @Controller(['api/2.0/ledgerflow/audit', 'ajax-api/2.0/ledgerflow/audit'])
 export class AuditController {
-  constructor(@Inject(EVENT_STORE) private readonly events: EventStore) {}
+  constructor(
+    @Inject(EVENT_STORE) private readonly events: EventStore,
+    @Inject(AuditQueries) private readonly queries: AuditQueries,
+  ) {}
 
   /** JSON Lines of every event (optionally from_position..to_position) with its hash-chain link. */
   @Get('export')
@@ -19,5 +42,41 @@ export class AuditController {
       .header('content-disposition', 'attachment; filename="ledgerflow-audit.jsonl"')
       .header('cache-control', 'no-store')
       .send(Readable.from(exportAuditLines(this.events, range)));
+  }
+
+  /** A registered model's timeline (or one version's): who, what, when, why, approvals. */
+  @Get('timeline')
+  async timeline(@Msg() msg: RequestMessage): Promise<object> {
+    const name = validateModelName(msg.requiredString('name'));
+    const raw = msg.optionalString('version');
+    const version = raw === undefined ? undefined : parseVersionNumber(raw);
+    const entries = await this.queries.timeline(name, version);
+    return {
+      name,
+      ...(version === undefined ? {} : { version: String(version) }),
+      entries: entries.map(entryJson),
+    };
+  }
+
+  /** Every registered model's stages and aliases at an instant (`timestamp`: epoch ms or ISO 8601). */
+  @Get('as-of')
+  async asOf(@Msg() msg: RequestMessage): Promise<object> {
+    const raw = msg.optionalString('timestamp');
+    if (raw === undefined)
+      throw invalidParameter("Missing value for required parameter 'timestamp'.");
+    const t = parseInstant(raw);
+    const name = msg.optionalString('name');
+    const models = await this.queries.asOf(
+      t,
+      name === undefined ? undefined : validateModelName(name),
+    );
+    return { as_of: t, registered_models: models };
+  }
+
+  /** A registered model's promotion history as a readable text report (and as JSON). */
+  @Get('replay')
+  async replay(@Msg() msg: RequestMessage): Promise<object> {
+    const name = validateModelName(msg.requiredString('name'));
+    return { name, report: await this.queries.replay(name) };
   }
 }

@@ -1,2 +1,4 @@
 export * from './audit-export.js';
 export * from './audit.module.js';
+export * from './audit.projection.js';
+export * from './audit.queries.js';
