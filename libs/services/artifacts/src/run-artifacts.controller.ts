@@ -10,6 +10,9 @@ import { BLOB_STORE } from './tokens.js';
 
 /** The tracking read model's run documents (owned by the tracking service; read, never written). */
 const RUNS = 'runs';
+/** The registry's read models (owned by the registry service; read, never written). */
+const REGISTERED_MODELS = 'registered_models';
+const MODEL_VERSIONS = 'model_versions';
 
 /**
  * Where a proxied artifact URI's files live in the blob store, as MLflow's
@@ -84,11 +87,41 @@ export class RunArtifactsController {
     await sendArtifact(this.store, joinArtifactPath(root.storePath, rel), req, reply);
   }
 
-  /** Model versions arrive with the registry; until then every name is unknown (404). */
-  @Get(['model-versions/get-artifact', 'ajax-api/2.0/mlflow/model-versions/get-artifact'])
-  modelVersionArtifact(@Msg() msg: RequestMessage): never {
-    confineArtifactPath(msg.optionalString('path') ?? '');
-    const name = msg.optionalString('name') ?? '';
-    throw notFound(`Registered Model with name=${name} not found`);
+  /**
+   * A registered model version's artifact (the UI's /model-versions/get-artifact): the version's
+   * download location (storage_location, else source) from the registry read models, served like
+   * /get-artifact.
+   */
+  @Get([
+    'model-versions/get-artifact',
+    'ajax-api/2.0/mlflow/model-versions/get-artifact',
+    'api/2.0/mlflow/model-versions/get-artifact',
+  ])
+  async modelVersionArtifact(
+    @Msg() msg: RequestMessage,
+    @Req() req: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const rel = confineArtifactPath(msg.optionalString('path') ?? '');
+    const name = msg.requiredString('name');
+    const version = msg.requiredId('version');
+    if (!/^\d+$/.test(version.trim()))
+      throw invalidParameter(`Parameter 'version' must be an integer, got '${version}'.`);
+    const [model] = await this.reader.find<{ model_id: string }>(REGISTERED_MODELS, 'name', name);
+    if (model === undefined) throw notFound(`Registered Model with name=${name} not found`);
+    const doc = await this.reader.get<{
+      storage_location?: string;
+      source?: string;
+      deleted?: boolean;
+    }>(MODEL_VERSIONS, `${model.model_id}/${version.trim().padStart(10, '0')}`);
+    if (doc === undefined || doc.deleted === true)
+      throw notFound(`Model Version (name=${name}, version=${Number(version)}) not found`);
+    const location = doc.storage_location || doc.source || '';
+    const storePath = proxiedStorePath(location);
+    if (storePath === undefined)
+      throw invalidParameter(
+        `The artifacts of model version ${name}/${Number(version)} are at '${location}', which this server does not serve`,
+      );
+    await sendArtifact(this.store, joinArtifactPath(storePath, rel), req, reply);
   }
 }

@@ -4,7 +4,7 @@ import { startService, type RunningServer, type ServiceSpec } from '@ledgerflow/
 import { ArtifactsModule } from '@ledgerflow/service-artifacts';
 import { DeploymentModule } from '@ledgerflow/service-deployment';
 import { IdentityModule, identityProjection } from '@ledgerflow/service-identity';
-import { AuditModule, RegistryModule } from '@ledgerflow/service-registry';
+import { AuditModule, RegistryModule, registryProjection } from '@ledgerflow/service-registry';
 import {
   loggedModelsProjection,
   metricsProjection,
@@ -17,6 +17,7 @@ export const ALL_PROJECTIONS: readonly Projection[] = [
   trackingProjection,
   metricsProjection,
   loggedModelsProjection,
+  registryProjection,
   identityProjection,
 ];
 

@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type { DomainEvent, EventMetadata } from '@ledgerflow/contracts';
+import {
+  modelVersionDecider,
+  modelVersionStream,
+  registeredModelDecider,
+  registeredModelNameDecider,
+  registeredModelNameStream,
+  registeredModelStream,
+  type ModelVersionCommand,
+  type ModelVersionStage,
+  type RegisteredModelCommand,
+  type RegistryTag,
+} from '@ledgerflow/domain-registry';
+import {
+  AGGREGATE_STORE,
+  type AggregateCommand,
+  type AggregateStore,
+  type ExecuteResult,
+} from '@ledgerflow/event-store';
+import type { ProjectionRunner } from '@ledgerflow/projections';
+import { PROJECTION_RUNNER } from '@ledgerflow/runtime';
+import { modelNotFound, versionNotFound } from './registry.queries.js';
+import type { ResolvedSource } from './model-source.js';
+
+type AnyCommand = AggregateCommand<unknown, unknown, DomainEvent>;
+
+type VersionEdit =
+  | { readonly type: 'UpdateModelVersion'; readonly description: string }
+  | { readonly type: 'SetModelVersionTag'; readonly key: string; readonly value: string }
+  | { readonly type: 'DeleteModelVersionTag'; readonly key: string };
+
+/**
+ * The write side of the registry: validated input in, events out (one atomic append per request).
+ * Names resolve to model ids through the name-claim streams, never through a read model, so a
+ * command always acts on the current owner of a name. Every method returns once the read models
+ * show its effect.
+ */
+@Injectable()
+export class RegistryCommands {
+  constructor(
+    @Inject(AGGREGATE_STORE) private readonly aggregates: AggregateStore,
+    @Inject(PROJECTION_RUNNER) private readonly projections: ProjectionRunner,
+  ) {}
+
+  private async settle(p: Promise<ExecuteResult>): Promise<ExecuteResult> {
+    const result = await p;
+    await this.projections.waitFor(result.lastPosition);
+    return result;
+  }
+
+  /** The id of the model that owns `name` now (404 when none). */
+  async modelIdOf(name: string): Promise<string> {
+    const { state } = await this.aggregates.load(
+      registeredModelNameStream(name),
+      registeredModelNameDecider,
+    );
+    if (state.owner === null) throw modelNotFound(name);
+    return state.owner;
+  }
+
+  private modelCommand(modelId: string, command: RegisteredModelCommand): AnyCommand {
+    return {
+      stream: registeredModelStream(modelId),
+      decider: registeredModelDecider,
+      command,
+    };
+  }
+
+  private nameCommand(
+    type: 'ClaimRegisteredModelName' | 'ReleaseRegisteredModelName',
+    name: string,
+    modelId: string,
+  ): AnyCommand {
+    return {
+      stream: registeredModelNameStream(name),
+      decider: registeredModelNameDecider,
+      command: { type, name, modelId },
+    };
+  }
+
+  /** Runs one command on the model that owns `name`. */
+  async onModel(
+    name: string,
+    command: RegisteredModelCommand,
+    metadata: EventMetadata,
+  ): Promise<ExecuteResult> {
+    const modelId = await this.modelIdOf(name);
+    return this.settle(this.aggregates.executeAll([this.modelCommand(modelId, command)], metadata));
+  }
+
+  async createRegisteredModel(
+    input: { name: string; description: string; tags: readonly RegistryTag[] },
+    metadata: EventMetadata,
+  ): Promise<void> {
+    const modelId = randomUUID().replaceAll('-', '');
+    await this.settle(
+      this.aggregates.executeAll(
+        [
+          this.nameCommand('ClaimRegisteredModelName', input.name, modelId),
+          this.modelCommand(modelId, { type: 'CreateRegisteredModel', modelId, ...input }),
+        ],
+        metadata,
+      ),
+    );
+  }
+
+  async renameRegisteredModel(
+    name: string,
+    newName: string,
+    metadata: EventMetadata,
+  ): Promise<void> {
+    const modelId = await this.modelIdOf(name);
+    if (newName === name) return;
+    await this.settle(
+      this.aggregates.executeAll(
+        [
+          this.modelCommand(modelId, { type: 'RenameRegisteredModel', newName }),
+          this.nameCommand('ClaimRegisteredModelName', newName, modelId),
+          this.nameCommand('ReleaseRegisteredModelName', name, modelId),
+        ],
+        metadata,
+      ),
+    );
+  }
+
+  async deleteRegisteredModel(name: string, metadata: EventMetadata): Promise<void> {
+    const modelId = await this.modelIdOf(name);
+    await this.settle(
+      this.aggregates.executeAll(
+        [
+          this.modelCommand(modelId, { type: 'DeleteRegisteredModel' }),
+          this.nameCommand('ReleaseRegisteredModelName', name, modelId),
+        ],
+        metadata,
+      ),
+    );
+  }
+
+  /** Registers a new version (READY); resolves to its number. */
+  async createModelVersion(
+    name: string,
+    input: ResolvedSource & { runLink: string; description: string; tags: readonly RegistryTag[] },
+    metadata: EventMetadata,
+  ): Promise<number> {
+    const result = await this.onModel(name, { type: 'CreateModelVersion', ...input }, metadata);
+    const created = result.events.find((e) => e.type === 'ModelVersionCreated');
+    return (created?.data as { version: number }).version;
+  }
+
+  async transitionStage(
+    name: string,
+    input: {
+      version: number;
+      stage: ModelVersionStage;
+      archiveExistingVersions: boolean;
+      expectedRevision?: number;
+    },
+    metadata: EventMetadata,
+  ): Promise<void> {
+    await this.onModel(name, { type: 'TransitionModelVersionStage', ...input }, metadata);
+  }
+
+  /** A version's description or tags: its own stream, checked against the model's placement. */
+  async editVersion(
+    name: string,
+    version: number,
+    edit: VersionEdit,
+    metadata: EventMetadata,
+  ): Promise<void> {
+    const modelId = await this.modelIdOf(name);
+    const prepare = async (): Promise<ModelVersionCommand> => {
+      const { state } = await this.aggregates.load(
+        registeredModelStream(modelId),
+        registeredModelDecider,
+      );
+      const placement = state.versions.get(version);
+      if (!state.exists || state.deleted) throw modelNotFound(name);
+      if (placement === undefined || placement.deleted) throw versionNotFound(name, version);
+      return {
+        ...edit,
+        modelId,
+        name: state.name,
+        version,
+        live: true,
+        initialTagKeys: placement.initialTagKeys,
+      };
+    };
+    await this.settle(
+      this.aggregates.executeAll(
+        [
+          {
+            stream: modelVersionStream(modelId, version),
+            decider: modelVersionDecider,
+            // decided from `prepare`, which reads the model's placement at execution time
+            command: null,
+            prepare,
+          },
+        ],
+        metadata,
+      ),
+    );
+  }
+}
