@@ -10,15 +10,23 @@ import { ingestV1 } from '@ledgerflow/contracts';
 import {
   decodeChunk,
   metricChunkId,
+  metricSegmentId,
   metricSeriesId,
+  seriesChunkLoader,
   type MetricChunkDoc,
+  type MetricSegmentDoc,
   type MetricSeriesDoc,
   type RunDoc,
 } from '@ledgerflow/domain-tracking';
 import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import type { ProjectionRunner, ReadModelReader } from '@ledgerflow/projections';
 import { PROJECTION_RUNNER, READ_MODEL_READER, type RunningServer } from '@ledgerflow/runtime';
-import { IngestGrpcServer, METRIC_CHUNKS, METRIC_SERIES } from '@ledgerflow/service-tracking';
+import {
+  IngestGrpcServer,
+  METRIC_CHUNKS,
+  METRIC_SEGMENTS,
+  METRIC_SERIES,
+} from '@ledgerflow/service-tracking';
 import { metricLoadValue, type MetricLoadPlan, type MetricLoadResult } from '@ledgerflow/testing';
 import { startEmbeddedServer } from './commands/server.js';
 
@@ -253,8 +261,14 @@ describe('gRPC metric ingest (embedded server)', () => {
         const seen = new Uint8Array(STEPS);
         let doubled = 0;
         let wrong = 0;
+        // sealed chunks as stored, the open one assembled from its segments
+        const load = seriesChunkLoader(series!, {
+          chunk: (seq) => reader.get<MetricChunkDoc>(METRIC_CHUNKS, metricChunkId(seriesId, seq)),
+          segment: (seq, from, to) =>
+            reader.get<MetricSegmentDoc>(METRIC_SEGMENTS, metricSegmentId(seriesId, seq, from, to)),
+        });
         for (let seq = 0; seq < series!.chunks; seq++) {
-          const doc = await reader.get<MetricChunkDoc>(METRIC_CHUNKS, metricChunkId(seriesId, seq));
+          const doc = await load(seq);
           const chunk = decodeChunk(doc!);
           for (let i = 0; i < chunk.n; i++) {
             const step = chunk.steps[i]!;

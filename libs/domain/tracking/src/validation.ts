@@ -51,6 +51,8 @@ export function posixNormpath(path: string): string {
 }
 
 function pathNotUnique(name: string): boolean {
+  // without a '/', normpath changes only '' and '.' (to '.'); '..' and '..x' stay as they are
+  if (!name.includes('/')) return name === '' || name === '.' || name.startsWith('..');
   const norm = posixNormpath(name);
   return norm !== name || norm === '.' || norm.startsWith('..') || norm.startsWith('/');
 }

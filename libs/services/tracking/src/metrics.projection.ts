@@ -4,11 +4,13 @@ import {
   DEFAULT_METRIC_CHUNK_SIZE,
   metricChunkDirId,
   metricChunkId,
+  metricSegmentId,
   metricSeriesId,
   metricSeriesOf,
   pointsByKeyOfSeries,
   type MetricChunkDirDoc,
   type MetricChunkDoc,
+  type MetricSegmentDoc,
   type MetricSeries,
   type MetricSeriesDoc,
 } from '@ledgerflow/domain-tracking';
@@ -17,11 +19,14 @@ import type { Projection, ReadModelWriter } from '@ledgerflow/projections';
 export const METRIC_SERIES = 'metric_series';
 export const METRIC_CHUNKS = 'metric_chunks';
 export const METRIC_CHUNK_DIR = 'metric_chunk_dir';
+export const METRIC_SEGMENTS = 'metric_segments';
 
 /**
  * The metric history read model: per (run, key) a series document and columnar chunks of points
  * (see metric-chunks.ts in the domain), never a row per point. MetricsLogged (REST) and
- * MetricBatchIngested (gRPC) events touch it; a batch rewrites just the open chunk of each key.
+ * MetricBatchIngested (gRPC) events touch it. A batch writes each key's new points as one small
+ * segment of the open chunk (METRIC_SEGMENTS), so its cost follows the points it carries, not the
+ * size of the open chunk; a chunk document is written once, when the chunk fills.
  * A series that arrives out of order in both step and timestamp also keeps a chunk directory
  * (METRIC_CHUNK_DIR pages), written when a chunk fills, so duplicate checks read only the chunks
  * a batch's keys may be in.
@@ -29,11 +34,12 @@ export const METRIC_CHUNK_DIR = 'metric_chunk_dir';
 export function createMetricsProjection(chunkSize = DEFAULT_METRIC_CHUNK_SIZE): Projection {
   return {
     name: 'metrics',
-    version: 3,
+    version: 4,
     collections: [
       { name: METRIC_SERIES, indexes: ['run_id'] },
       { name: METRIC_CHUNKS },
       { name: METRIC_CHUNK_DIR },
+      { name: METRIC_SEGMENTS },
     ],
     async apply(event: RecordedEvent, writer: ReadModelWriter): Promise<void> {
       // REST batches (MetricsLogged) and gRPC batches (MetricBatchIngested, possibly several runs)
@@ -44,7 +50,7 @@ export function createMetricsProjection(chunkSize = DEFAULT_METRIC_CHUNK_SIZE): 
   };
 }
 
-/** Appends one run's points to its series, key by key, rewriting only each key's open chunk. */
+/** Appends one run's points to its series, key by key: a segment per key, a chunk when one fills. */
 async function appendSeries(
   series: MetricSeries,
   writer: ReadModelWriter,
@@ -60,6 +66,8 @@ async function appendSeries(
       points,
       {
         chunk: (seq) => writer.get<MetricChunkDoc>(METRIC_CHUNKS, metricChunkId(seriesId, seq)),
+        segment: (seq, from, to) =>
+          writer.get<MetricSegmentDoc>(METRIC_SEGMENTS, metricSegmentId(seriesId, seq, from, to)),
         dirPage: (page) =>
           writer.get<MetricChunkDirDoc>(METRIC_CHUNK_DIR, metricChunkDirId(seriesId, page)),
       },
@@ -68,6 +76,14 @@ async function appendSeries(
     if (result.appended === 0 || result.series === undefined) continue;
     for (const chunk of result.chunks) {
       await writer.put(METRIC_CHUNKS, metricChunkId(seriesId, chunk.seq), chunk);
+    }
+    for (const id of result.removedSegments) await writer.delete(METRIC_SEGMENTS, id);
+    for (const segment of result.segments) {
+      await writer.put(
+        METRIC_SEGMENTS,
+        metricSegmentId(seriesId, segment.seq, segment.from, segment.from + segment.n),
+        segment,
+      );
     }
     for (const page of result.dirPages) {
       await writer.put(METRIC_CHUNK_DIR, metricChunkDirId(seriesId, page.page), page);

@@ -3,20 +3,28 @@ import { notFound } from '@ledgerflow/contracts';
 import {
   metricChunkDirId,
   metricChunkId,
+  metricSegmentId,
   metricSeriesId,
   readHistory,
   sampleSeries,
+  seriesChunkLoader,
   type ChunkLoader,
   type DirPageLoader,
   type MetricChunkDirDoc,
   type MetricChunkDoc,
   type MetricHistoryPoint,
+  type MetricSegmentDoc,
   type MetricSeriesDoc,
   type RunDoc,
 } from '@ledgerflow/domain-tracking';
 import type { ReadModelReader } from '@ledgerflow/projections';
 import { READ_MODEL_READER } from './tokens.js';
-import { METRIC_CHUNK_DIR, METRIC_CHUNKS, METRIC_SERIES } from './metrics.projection.js';
+import {
+  METRIC_CHUNK_DIR,
+  METRIC_CHUNKS,
+  METRIC_SEGMENTS,
+  METRIC_SERIES,
+} from './metrics.projection.js';
 import { RUNS } from './tracking.projection.js';
 
 /** A sampled point with the run it belongs to (get-history-bulk[-interval]). */
@@ -33,9 +41,23 @@ export class MetricsQueries {
     return this.reader.get<MetricSeriesDoc>(METRIC_SERIES, metricSeriesId(runId, key));
   }
 
-  private loader(runId: string, key: string): ChunkLoader {
+  /** Sealed chunks as stored, the open chunk assembled from its segments. */
+  private loader(series: MetricSeriesDoc): ChunkLoader {
+    const { run_id: runId, key } = series;
     const seriesId = metricSeriesId(runId, key);
-    return (seq) => this.reader.get<MetricChunkDoc>(METRIC_CHUNKS, metricChunkId(seriesId, seq));
+    return seriesChunkLoader(
+      series,
+      {
+        chunk: (seq) =>
+          this.reader.get<MetricChunkDoc>(METRIC_CHUNKS, metricChunkId(seriesId, seq)),
+        segment: (seq, from, to) =>
+          this.reader.get<MetricSegmentDoc>(
+            METRIC_SEGMENTS,
+            metricSegmentId(seriesId, seq, from, to),
+          ),
+      },
+      () => this.series(runId, key),
+    );
   }
 
   private dirLoader(runId: string, key: string): DirPageLoader {
@@ -56,7 +78,7 @@ export class MetricsQueries {
     }
     const series = await this.series(runId, key);
     if (series === undefined) return { metrics: [], more: false };
-    const page = await readHistory(series, this.loader(runId, key), offset, limit);
+    const page = await readHistory(series, this.loader(series), offset, limit);
     return { metrics: page.points.map((p) => ({ key, ...p })), more: page.more };
   }
 
@@ -73,7 +95,7 @@ export class MetricsQueries {
       if (series === undefined) continue;
       const points = await sampleSeries(
         series,
-        this.loader(runId, key),
+        this.loader(series),
         maxResults,
         range,
         this.dirLoader(runId, key),
@@ -94,7 +116,7 @@ export class MetricsQueries {
       if (out.length >= maxResults) break;
       const series = await this.series(runId, key);
       if (series === undefined) continue;
-      const page = await readHistory(series, this.loader(runId, key), 0, maxResults - out.length);
+      const page = await readHistory(series, this.loader(series), 0, maxResults - out.length);
       for (const p of page.points) out.push({ key, ...p, run_id: runId });
     }
     return out;

@@ -10,16 +10,24 @@ import {
   readHistory,
   sampleIndices,
   sampleSeries,
+  seriesChunkLoader,
+  metricSegmentId,
+  MAX_OPEN_SEGMENTS,
   type MetricChunkDirDoc,
+  type MetricSegmentDoc,
   type MetricChunkDoc,
   type MetricSeriesDoc,
   type SeriesPoint,
 } from './metric-chunks.js';
 
-/** A series kept in maps, counting chunk and directory page reads, and chunk writes. */
+/** A series kept in maps, counting chunk, segment and directory page reads, and chunk writes. */
 class SeriesStore {
   series: MetricSeriesDoc | undefined;
   readonly chunks = new Map<number, MetricChunkDoc>();
+  readonly segments = new Map<string, MetricSegmentDoc>();
+  segmentReads = 0;
+  lastSegments: string[] = [];
+  lastRemoved: string[] = [];
   readonly dir = new Map<number, MetricChunkDirDoc>();
   reads = 0;
   dirReads = 0;
@@ -30,10 +38,23 @@ class SeriesStore {
     private readonly dirPageEntries?: number,
   ) {}
 
-  readonly load = async (seq: number): Promise<MetricChunkDoc | undefined> => {
+  readonly loadChunk = async (seq: number): Promise<MetricChunkDoc | undefined> => {
     this.reads += 1;
     return this.chunks.get(seq);
   };
+
+  readonly loadSegment = async (
+    seq: number,
+    from: number,
+    to: number,
+  ): Promise<MetricSegmentDoc | undefined> => {
+    this.segmentReads += 1;
+    return this.segments.get(metricSegmentId('run1/loss', seq, from, to));
+  };
+
+  /** What readers use: sealed chunks as stored, the open chunk from its segments. */
+  readonly load = async (seq: number): Promise<MetricChunkDoc | undefined> =>
+    seriesChunkLoader(this.series!, { chunk: this.loadChunk, segment: this.loadSegment })(seq);
 
   readonly loadDir = async (page: number): Promise<MetricChunkDirDoc | undefined> => {
     this.dirReads += 1;
@@ -50,22 +71,30 @@ class SeriesStore {
       'loss',
       this.series,
       points,
-      { chunk: this.load, dirPage: this.loadDir },
+      { chunk: this.loadChunk, segment: this.loadSegment, dirPage: this.loadDir },
       this.chunkSize,
       this.dirPageEntries,
     );
     this.series = r.series;
     this.lastWrites = r.chunks.map((c) => c.seq);
+    this.lastSegments = r.segments.map((g) =>
+      metricSegmentId('run1/loss', g.seq, g.from, g.from + g.n),
+    );
+    this.lastRemoved = [...r.removedSegments];
+    for (const id of r.removedSegments) this.segments.delete(id);
+    for (const g of r.segments) {
+      this.segments.set(metricSegmentId('run1/loss', g.seq, g.from, g.from + g.n), g);
+    }
     this.lastDirWrites = r.dirPages.map((p) => p.page);
     for (const c of r.chunks) this.chunks.set(c.seq, c);
     for (const p of r.dirPages) this.dir.set(p.page, p);
     return r.appended;
   }
 
-  all(): SeriesPoint[] {
+  async all(): Promise<SeriesPoint[]> {
     const out: SeriesPoint[] = [];
     for (let seq = 0; seq < (this.series?.chunks ?? 0); seq++) {
-      const c = decodeChunk(this.chunks.get(seq)!);
+      const c = decodeChunk((await this.load(seq))!);
       for (let i = 0; i < c.n; i++)
         out.push({ step: c.steps[i]!, timestamp: c.timestamps[i]!, value: c.values[i]! });
     }
@@ -135,10 +164,79 @@ describe('metric chunks', () => {
     });
     s.reads = 0;
     await s.append([pt(6)]);
-    // the closed chunk 0 is neither read nor written again
-    expect(s.lastWrites).toEqual([1]);
-    expect(s.reads).toBe(1);
-    expect(s.all()).toEqual(range(7));
+    // the closed chunk 0 is neither read nor written again; the open chunk 1 gets a segment
+    expect(s.lastWrites).toEqual([]);
+    expect(s.lastSegments).toEqual([metricSegmentId('run1/loss', 1, 2, 3)]);
+    expect(s.reads).toBe(0);
+    expect(await s.all()).toEqual(range(7));
+  });
+
+  it('writes each append to the open chunk as a segment, compacted when the chunk fills', async () => {
+    const s = new SeriesStore(8);
+    await s.append(range(3));
+    await s.append(range(2, 3));
+    s.segmentReads = 0;
+    await s.append([pt(5)]);
+    // a point past the end needs no read of the open chunk
+    expect(s.segmentReads).toBe(0);
+    expect(s.series).toMatchObject({ count: 6, chunks: 1, seg_ends: [3, 5, 6] });
+    expect(s.chunks.size).toBe(0);
+    expect(s.segments.size).toBe(3);
+    expect(await s.all()).toEqual(range(6));
+
+    // a duplicate of a point in a segment is found there
+    expect(await s.append([pt(4)])).toBe(0);
+
+    // the chunk fills: its segments and the new points become chunk 0, the rest a segment of chunk 1
+    expect(await s.append(range(4, 6))).toBe(4);
+    expect(s.lastWrites).toEqual([0]);
+    expect(s.lastRemoved).toHaveLength(3);
+    expect([...s.segments.keys()]).toEqual([metricSegmentId('run1/loss', 1, 0, 2)]);
+    expect(s.series).toMatchObject({ count: 10, chunks: 2, seg_ends: [2] });
+    expect(s.chunks.get(0)).toMatchObject({ n: 8, step_min: 0, step_max: 7 });
+    expect(await s.all()).toEqual(range(10));
+
+    // a batch spanning several chunks seals each one, and ends on a full chunk without a segment
+    expect(await s.append(range(22, 10))).toBe(22);
+    expect(s.lastWrites).toEqual([1, 2, 3]);
+    expect(s.segments.size).toBe(0);
+    expect(s.series).toMatchObject({ count: 32, chunks: 4 });
+    expect(s.series!.seg_ends).toBeUndefined();
+    expect(await s.all()).toEqual(range(32));
+  });
+
+  it('merges the segments of an open chunk once there are too many', async () => {
+    const s = new SeriesStore(1024);
+    for (let i = 0; i < MAX_OPEN_SEGMENTS; i++) await s.append([pt(i)]);
+    expect(s.segments.size).toBe(MAX_OPEN_SEGMENTS);
+    s.segmentReads = 0;
+    await s.append([pt(MAX_OPEN_SEGMENTS)]);
+    expect(s.segmentReads).toBe(MAX_OPEN_SEGMENTS);
+    expect(s.lastRemoved).toHaveLength(MAX_OPEN_SEGMENTS);
+    expect([...s.segments.keys()]).toEqual([
+      metricSegmentId('run1/loss', 0, 0, MAX_OPEN_SEGMENTS + 1),
+    ]);
+    expect(s.series!.seg_ends).toEqual([MAX_OPEN_SEGMENTS + 1]);
+    await s.append([pt(MAX_OPEN_SEGMENTS + 1)]);
+    expect(s.segments.size).toBe(2);
+    expect(await s.all()).toEqual(range(MAX_OPEN_SEGMENTS + 2));
+  });
+
+  it('gives a reader that raced a compaction the chunk from a fresh series document', async () => {
+    const s = new SeriesStore(8);
+    await s.append(range(5));
+    const before = s.series!;
+    await s.append(range(5, 5)); // chunk 0 fills: its segments are deleted
+    expect(s.segments.has(metricSegmentId('run1/loss', 0, 0, 5))).toBe(false);
+    const stale = seriesChunkLoader(before, { chunk: s.loadChunk, segment: s.loadSegment });
+    const fresh = seriesChunkLoader(
+      before,
+      { chunk: s.loadChunk, segment: s.loadSegment },
+      async () => s.series,
+    );
+    // without a way to re-read the series it falls back to the chunk document, now written
+    expect(decodeChunk((await stale(0))!).n).toBe(8);
+    expect(decodeChunk((await fresh(0))!).n).toBe(8);
   });
 
   it('reads single points straight from the base64 columns, at every byte alignment', async () => {
@@ -155,12 +253,12 @@ describe('metric chunks', () => {
   it('keeps NaN in the payload, and the value range over the other values', async () => {
     const s = new SeriesStore(4);
     await s.append([pt(0, Number.NaN), pt(1, 2), pt(2, -1)]);
-    expect(s.chunks.get(0)).toMatchObject({
+    expect(await s.load(0)).toMatchObject({
       value_min: -1,
       value_max: 2,
       first: { value: 'NaN' },
     });
-    expect(Number.isNaN(s.all()[0]!.value)).toBe(true);
+    expect(Number.isNaN((await s.all())[0]!.value)).toBe(true);
   });
 
   it('drops exact duplicates, within a call and across calls, with NaN equal to NaN', async () => {
@@ -180,7 +278,7 @@ describe('metric chunks', () => {
     await s.append(range(40));
     s.reads = 0;
     await s.append([pt(40)]);
-    expect(s.reads).toBe(1); // only the open chunk
+    expect(s.reads + s.segmentReads).toBe(0); // the last chunk is full: nothing to read
     s.reads = 0;
     expect(await s.append([pt(5)])).toBe(0);
     // binary search over the chunk summaries, not a scan of all ten chunks
@@ -200,7 +298,7 @@ describe('metric chunks', () => {
     const s = new SeriesStore(4);
     await s.append([pt(3), pt(1), pt(2), pt(0)]);
     expect(s.series).toMatchObject({ step_sorted: true, ts_sorted: true });
-    expect(s.all()).toEqual(range(4));
+    expect(await s.all()).toEqual(range(4));
   });
 });
 
@@ -317,7 +415,7 @@ describe('out-of-order series and the chunk directory', () => {
           appended: expected,
         });
       }
-      expect(s.all()).toEqual(model);
+      expect(await s.all()).toEqual(model);
       // everything again, in random batches: nothing is new
       const again = shuffle([...model], rand);
       for (let i = 0; i < again.length; i += 7) {

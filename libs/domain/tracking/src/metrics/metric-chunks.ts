@@ -22,6 +22,12 @@ export {
  * point). Every chunk but the last is full, so point i of the series (in storage order) lives in
  * chunk floor(i / chunk_size); only the last chunk is ever rewritten.
  *
+ * The open (last, not yet full) chunk is stored as segments instead: one small document per append
+ * holding just that append's points, so a write costs O(new points) rather than a rewrite of the
+ * open chunk. When the open chunk fills, its segments are compacted into a chunk document and
+ * deleted; when an open chunk has collected MAX_OPEN_SEGMENTS segments they are merged into one.
+ * Readers see the open chunk as one chunk document either way (seriesChunkLoader).
+ *
  * Points are kept in arrival order. The series remembers whether that order is still sorted by
  * MLflow's sampling order (step, timestamp, value) and by its history order (timestamp, step,
  * value); while it is, reads address points by index and touch only the chunks they need. Once it
@@ -92,7 +98,29 @@ export interface MetricSeriesDoc {
   readonly dir_pages?: readonly number[];
   readonly dir_bounds?: readonly number[];
   readonly dir_chunks?: number;
+  /**
+   * The open chunk (seq `chunks - 1`) as segments: their end offsets in the chunk, ascending
+   * (segment i holds points [seg_ends[i-1] ?? 0, seg_ends[i])). Absent when every chunk is a
+   * chunk document.
+   */
+  readonly seg_ends?: readonly number[];
 }
+
+/** Points appended to a series' open chunk by one append, as stored (columns as in a chunk). */
+export interface MetricSegmentDoc {
+  [field: string]: unknown;
+  readonly series: string;
+  readonly seq: number;
+  /** Offset of its first point in the chunk; it holds [from, from + n). */
+  readonly from: number;
+  readonly n: number;
+  readonly steps: string;
+  readonly timestamps: string;
+  readonly values: string;
+}
+
+/** Segments an open chunk may collect before they are merged into one. */
+export const MAX_OPEN_SEGMENTS = 64;
 
 /** Id of a series document: run ids hold no '/', so the first '/' separates run and key. */
 export function metricSeriesId(runId: string, key: string): string {
@@ -102,6 +130,14 @@ export function metricSeriesId(runId: string, key: string): string {
 /** Id of a chunk: zero-padded so id order is chunk order. */
 export function metricChunkId(seriesId: string, seq: number): string {
   return `${seriesId}#${String(seq).padStart(10, '0')}`;
+}
+
+/**
+ * Id of a segment of chunk `seq` holding points [from, to): ids differ from every chunk id (and
+ * from each other, since a merged segment spans more points than any it replaces).
+ */
+export function metricSegmentId(seriesId: string, seq: number, from: number, to: number): string {
+  return `${metricChunkId(seriesId, seq)}+${String(from).padStart(6, '0')}-${to}`;
 }
 
 // ---- ordering -------------------------------------------------------------------------------
@@ -297,18 +333,107 @@ export function pointsByKey(batch: MetricColumns): Map<string, SeriesPoint[]> {
 /** Reads a stored chunk by sequence number (a projection passes its writer's get). */
 export type ChunkLoader = (seq: number) => Promise<MetricChunkDoc | undefined>;
 
-/** Reads a series' stored chunks and chunk directory pages. */
+/** Reads a stored segment of chunk `seq` holding points [from, to). */
+export type SegmentLoader = (
+  seq: number,
+  from: number,
+  to: number,
+) => Promise<MetricSegmentDoc | undefined>;
+
+/** Reads a series' stored chunks, open-chunk segments and chunk directory pages. */
 export interface SeriesLoaders {
   readonly chunk: ChunkLoader;
+  readonly segment: SegmentLoader;
   readonly dirPage: DirPageLoader;
 }
 
-/** What appending to a series changed: documents to store, and how many points were new. */
+/** What appending to a series changed: documents to store and delete, and how many points were new. */
 export interface SeriesAppend {
   readonly series: MetricSeriesDoc | undefined;
   readonly chunks: readonly MetricChunkDoc[];
+  readonly segments: readonly MetricSegmentDoc[];
+  /** Ids of segments compacted into a chunk or merged into one segment: delete them. */
+  readonly removedSegments: readonly string[];
   readonly dirPages: readonly MetricChunkDirDoc[];
   readonly appended: number;
+}
+
+/** Encodes points [from, from + n) of the columns as a segment of chunk `seq`. */
+function encodeSegment(
+  seriesId: string,
+  seq: number,
+  c: ChunkColumns,
+  from: number,
+  n: number,
+): MetricSegmentDoc {
+  const slice = (col: Float64Array): Float64Array => col.subarray(from, from + n);
+  return {
+    series: seriesId,
+    seq,
+    from,
+    n,
+    steps: encodeColumn(slice(c.steps), n),
+    timestamps: encodeColumn(slice(c.timestamps), n),
+    values: encodeColumn(slice(c.values), n),
+  };
+}
+
+/** Segment [from, to) of the open chunk per the series' segment ends. */
+function segmentBounds(ends: readonly number[]): [number, number][] {
+  return ends.map((to, i) => [i === 0 ? 0 : ends[i - 1]!, to]);
+}
+
+/**
+ * The open chunk of a series stored as segments, decoded with room for `capacity` points; undefined
+ * when a segment is missing (compacted by a newer write than the series document read).
+ */
+async function loadSegments(
+  series: MetricSeriesDoc,
+  load: SegmentLoader,
+  capacity: number,
+): Promise<ChunkColumns | undefined> {
+  const ends = series.seg_ends ?? [];
+  const seq = series.chunks - 1;
+  const n = ends.at(-1) ?? 0;
+  const out = {
+    n,
+    steps: new Float64Array(Math.max(capacity, n)),
+    timestamps: new Float64Array(Math.max(capacity, n)),
+    values: new Float64Array(Math.max(capacity, n)),
+  };
+  for (const [from, to] of segmentBounds(ends)) {
+    const doc = await load(seq, from, to);
+    if (doc === undefined || doc.n !== to - from) return undefined;
+    out.steps.set(decodeColumn(doc.steps, doc.n), from);
+    out.timestamps.set(decodeColumn(doc.timestamps, doc.n), from);
+    out.values.set(decodeColumn(doc.values, doc.n), from);
+  }
+  return out;
+}
+
+/**
+ * A chunk loader for readers of a series: sealed chunks are chunk documents, the open chunk is
+ * assembled from its segments. A read that races a compaction (a segment gone because the chunk
+ * filled or its segments were merged) re-reads the series document via `reload` and tries again;
+ * points only ever append, so the newer view holds every point the caller's series knew of.
+ */
+export function seriesChunkLoader(
+  series: MetricSeriesDoc,
+  load: { readonly chunk: ChunkLoader; readonly segment: SegmentLoader },
+  reload?: () => Promise<MetricSeriesDoc | undefined>,
+): ChunkLoader {
+  const seriesId = metricSeriesId(series.run_id, series.key);
+  return async (seq) => {
+    let current: MetricSeriesDoc | undefined = series;
+    for (let attempt = 0; attempt < 5 && current !== undefined; attempt++) {
+      if (current.seg_ends === undefined || seq !== current.chunks - 1) return load.chunk(seq);
+      const columns = await loadSegments(current, load.segment, 0);
+      if (columns !== undefined) return encodeChunk(seriesId, seq, columns);
+      if (reload === undefined) break;
+      current = await reload();
+    }
+    return load.chunk(seq);
+  };
 }
 
 class ChunkCache {
@@ -444,22 +569,44 @@ export async function appendToSeries(
   let tsMax = current?.ts_max ?? -Infinity;
   let last: SeriesPoint | null = current === undefined ? null : pointFromJson(current.last);
 
-  // the open chunk: the last stored one while it has room, else a new one
+  // the open chunk: the last stored one while it has room (as segments, or as a partial chunk
+  // document written before segments existed), else a new one; segments are read only when needed
   let openSeq = current?.chunks ?? 0;
-  let open: { steps: Float64Array; timestamps: Float64Array; values: Float64Array; n: number } = {
-    steps: new Float64Array(size),
-    timestamps: new Float64Array(size),
-    values: new Float64Array(size),
-    n: 0,
-  };
+  let openN = 0;
+  let segEnds: readonly number[] = [];
+  let legacyOpen: ChunkColumns | undefined;
   if (current !== undefined && current.chunks > 0) {
-    const lastDoc = await cache.doc(current.chunks - 1);
-    if (lastDoc.n < size) {
+    if (current.seg_ends !== undefined && current.seg_ends.length > 0) {
       openSeq = current.chunks - 1;
-      const c = decodeChunk(lastDoc, size);
-      open = { steps: c.steps, timestamps: c.timestamps, values: c.values, n: c.n };
+      segEnds = current.seg_ends;
+      openN = segEnds.at(-1)!;
+    } else if (current.count < current.chunks * size) {
+      const lastDoc = await cache.doc(current.chunks - 1);
+      if (lastDoc.n < size) {
+        openSeq = current.chunks - 1;
+        legacyOpen = decodeChunk(lastDoc, size);
+        openN = lastDoc.n;
+      }
     }
   }
+  const openAtStart = openSeq;
+  let openColumns: ChunkColumns | undefined = legacyOpen;
+  const loadOpen = async (): Promise<ChunkColumns> => {
+    if (openColumns !== undefined) return openColumns;
+    if (segEnds.length === 0) {
+      openColumns = {
+        n: 0,
+        steps: new Float64Array(size),
+        timestamps: new Float64Array(size),
+        values: new Float64Array(size),
+      };
+      return openColumns;
+    }
+    const c = await loadSegments(current!, load.segment, size);
+    if (c === undefined) throw new Error(`metric series ${seriesId}: a segment is missing`);
+    openColumns = c;
+    return c;
+  };
   const dir =
     current?.dir_pages !== undefined && current.dir_bounds !== undefined
       ? ChunkDirectory.of(
@@ -490,7 +637,8 @@ export async function appendToSeries(
     if (check.length > 0) {
       await markStoredDuplicates(points, check, dup, {
         cache,
-        open,
+        open:
+          openN > 0 ? await loadOpen() : { n: 0, steps: EMPTY, timestamps: EMPTY, values: EMPTY },
         sealed: openSeq,
         series: current,
         dir,
@@ -499,9 +647,7 @@ export async function appendToSeries(
     }
   }
 
-  const written: MetricChunkDoc[] = [];
-  let appended = 0;
-  let openDirty = false;
+  const fresh: SeriesPoint[] = [];
   for (let i = 0; i < points.length; i++) {
     if (dup[i] === 1) continue;
     const p = points[i]!;
@@ -509,37 +655,103 @@ export async function appendToSeries(
       if (compareByStep(p, last) < 0) stepSorted = false;
       if (compareByTimestamp(p, last) < 0) tsSorted = false;
     }
-    open.steps[open.n] = p.step;
-    open.timestamps[open.n] = p.timestamp;
-    open.values[open.n] = p.value;
-    open.n += 1;
-    openDirty = true;
+    fresh.push(p);
     count += 1;
-    appended += 1;
     last = p;
     if (p.step < stepMin) stepMin = p.step;
     if (p.step > stepMax) stepMax = p.step;
     if (p.timestamp < tsMin) tsMin = p.timestamp;
     if (p.timestamp > tsMax) tsMax = p.timestamp;
-    if (open.n === size) {
-      const doc = encodeChunk(seriesId, openSeq, open);
+  }
+  if (fresh.length === 0 || last === null) {
+    return {
+      series: current,
+      chunks: [],
+      segments: [],
+      removedSegments: [],
+      dirPages: [],
+      appended: 0,
+    };
+  }
+
+  const written: MetricChunkDoc[] = [];
+  const segments: MetricSegmentDoc[] = [];
+  const removedSegments: string[] = [];
+  const dropOpenSegments = (): void => {
+    for (const [from, to] of segmentBounds(segEnds)) {
+      removedSegments.push(metricSegmentId(seriesId, openAtStart, from, to));
+    }
+    segEnds = [];
+  };
+  let next = 0;
+  if (openN + fresh.length >= size) {
+    // the open chunk fills: compact it (its segments and these points) into a chunk document
+    let open = await loadOpen();
+    const fill = (c: ChunkColumns, from: number): ChunkColumns => {
+      let n = from;
+      for (; n < size && next < fresh.length; next++, n++) {
+        const p = fresh[next]!;
+        c.steps[n] = p.step;
+        c.timestamps[n] = p.timestamp;
+        c.values[n] = p.value;
+      }
+      return { ...c, n };
+    };
+    dropOpenSegments();
+    while (fresh.length - next + (openSeq === openAtStart ? openN : 0) >= size) {
+      const full = fill(open, openSeq === openAtStart ? openN : 0);
+      const doc = encodeChunk(seriesId, openSeq, full);
       written.push(doc);
-      cache.remember(doc, open);
+      cache.remember(doc, full);
       openSeq += 1;
       open = {
+        n: 0,
         steps: new Float64Array(size),
         timestamps: new Float64Array(size),
         values: new Float64Array(size),
-        n: 0,
       };
-      openDirty = false;
     }
+    openN = 0;
+    legacyOpen = undefined;
   }
-
-  if (appended === 0 || last === null) {
-    return { series: current, chunks: [], dirPages: [], appended: 0 };
+  const rest = fresh.length - next;
+  if (rest > 0) {
+    const from = openSeq === openAtStart ? openN : 0;
+    const to = from + rest;
+    const tail = {
+      n: rest,
+      steps: new Float64Array(rest),
+      timestamps: new Float64Array(rest),
+      values: new Float64Array(rest),
+    };
+    for (let j = 0; j < rest; j++) {
+      const p = fresh[next + j]!;
+      tail.steps[j] = p.step;
+      tail.timestamps[j] = p.timestamp;
+      tail.values[j] = p.value;
+    }
+    if (legacyOpen !== undefined) {
+      // a partial chunk document from before segments: keep rewriting it until it fills
+      legacyOpen.steps.set(tail.steps, from);
+      legacyOpen.timestamps.set(tail.timestamps, from);
+      legacyOpen.values.set(tail.values, from);
+      written.push(encodeChunk(seriesId, openSeq, { ...legacyOpen, n: to }));
+    } else if (segEnds.length + 1 > MAX_OPEN_SEGMENTS) {
+      // too many segments to read back cheaply: merge them and these points into one
+      const open = await loadOpen();
+      open.steps.set(tail.steps, from);
+      open.timestamps.set(tail.timestamps, from);
+      open.values.set(tail.values, from);
+      dropOpenSegments();
+      segments.push(encodeSegment(seriesId, openSeq, open, 0, to));
+      segEnds = [to];
+    } else {
+      const doc = encodeSegment(seriesId, openSeq, tail, 0, rest);
+      segments.push({ ...doc, from });
+      segEnds = [...segEnds, to];
+    }
+    openN = to;
   }
-  if (openDirty && open.n > 0) written.push(encodeChunk(seriesId, openSeq, open));
 
   // sorted in neither order: the directory covers every full chunk (built once, when that starts)
   let dirPages: MetricChunkDirDoc[] = [];
@@ -560,7 +772,7 @@ export async function appendToSeries(
       key,
       chunk_size: size,
       count,
-      chunks: openSeq + (open.n > 0 ? 1 : 0),
+      chunks: openSeq + (openN > 0 ? 1 : 0),
       step_sorted: stepSorted,
       ts_sorted: tsSorted,
       step_min: stepMin,
@@ -569,12 +781,17 @@ export async function appendToSeries(
       ts_max: tsMax,
       last: pointJson(last),
       ...dirFields,
+      ...(segEnds.length > 0 ? { seg_ends: segEnds } : {}),
     },
     chunks: written,
+    segments,
+    removedSegments,
     dirPages,
-    appended,
+    appended: fresh.length,
   };
 }
+
+const EMPTY = new Float64Array(0);
 
 /**
  * Marks which of `points[check]` equal a stored point: the open chunk first, then the full chunks

@@ -177,22 +177,40 @@ export function metricColumnsOf(points: readonly MetricPoint[]): MetricColumns {
     dataset_name?: string;
     dataset_digest?: string;
   }[] = [];
-  const seen = new Set<string>();
+  // exact duplicates by (key, timestamp, step, value), NaN equal to NaN: kept points hashed by
+  // (key, step, timestamp) into chains of indices, compared exactly (no string per point)
+  const head = new Map<number, number>();
+  const chain: number[] = [];
+  const isNan: boolean[] = [];
   for (const p of points) {
-    const identity = pointIdentity(p);
-    if (seen.has(identity)) continue;
-    seen.add(identity);
     let ki = keyIndex.get(p.key);
     if (ki === undefined) {
       ki = keys.length;
       keys.push(p.key);
       keyIndex.set(p.key, ki);
     }
-    const i = k.length;
     const value = clampMetricValue(p.value);
+    const bucket = (ki * 1_000_003 + p.step) * 1_000_033 + p.timestamp;
+    let duplicate = false;
+    for (let j = head.get(bucket) ?? -1; j >= 0; j = chain[j]!) {
+      if (
+        k[j] === ki &&
+        s[j] === p.step &&
+        t[j] === p.timestamp &&
+        (Number.isNaN(value) ? isNan[j] === true : isNan[j] !== true && v[j] === value)
+      ) {
+        duplicate = true;
+        break;
+      }
+    }
+    if (duplicate) continue;
+    const i = k.length;
+    chain.push(head.get(bucket) ?? -1);
+    head.set(bucket, i);
     k.push(ki);
     t.push(p.timestamp);
     s.push(p.step);
+    isNan.push(Number.isNaN(value));
     if (Number.isNaN(value)) {
       v.push(0);
       nan.push(i);
