@@ -2,6 +2,7 @@ import { Controller, Delete, Get, HttpCode, Inject, Patch, Post } from '@nestjs/
 import { canonicalStage, DEFAULT_MODEL_VERSIONS_PER_PAGE } from '@ledgerflow/domain-registry';
 import { Ctx, metadataOf, Msg, type RequestContext, type RequestMessage } from '@ledgerflow/http';
 import { LoggedModelQueries, TrackingQueries } from '@ledgerflow/service-tracking';
+import { GovernanceService } from './governance/governance.service.js';
 import { resolveModelSource } from './model-source.js';
 import { RegistryCommands } from './registry.commands.js';
 import { modelVersionJson } from './registry.json.js';
@@ -23,6 +24,7 @@ export class ModelVersionsController {
     @Inject(RegistryQueries) private readonly queries: RegistryQueries,
     @Inject(TrackingQueries) private readonly tracking: TrackingQueries,
     @Inject(LoggedModelQueries) private readonly loggedModels: LoggedModelQueries,
+    @Inject(GovernanceService) private readonly governance: GovernanceService,
   ) {}
 
   private async versionJson(name: string, version: number): Promise<object> {
@@ -113,6 +115,8 @@ export class ModelVersionsController {
     const stage = canonicalStage(msg.requiredString('stage'));
     const archiveExistingVersions = msg.optionalBool('archive_existing_versions') ?? false;
     const expectedRevision = expectedRevisionOf(msg);
+    // a stage a governance policy guards is refused here (403 naming the rule)
+    await this.governance.authorizeDirect(name, { kind: 'stage', stage }, ctx.actor);
     await this.commands.transitionStage(
       name,
       {

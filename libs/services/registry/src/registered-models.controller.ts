@@ -5,6 +5,7 @@ import {
   validateAliasName,
 } from '@ledgerflow/domain-registry';
 import { Ctx, metadataOf, Msg, type RequestContext, type RequestMessage } from '@ledgerflow/http';
+import { GovernanceService } from './governance/governance.service.js';
 import { RegistryCommands } from './registry.commands.js';
 import { modelVersionJson, registeredModelJson } from './registry.json.js';
 import { RegistryQueries } from './registry.queries.js';
@@ -23,6 +24,7 @@ export class RegisteredModelsController {
   constructor(
     @Inject(RegistryCommands) private readonly commands: RegistryCommands,
     @Inject(RegistryQueries) private readonly queries: RegistryQueries,
+    @Inject(GovernanceService) private readonly governance: GovernanceService,
   ) {}
 
   private async modelJson(name: string): Promise<object> {
@@ -137,6 +139,7 @@ export class RegisteredModelsController {
     const alias = validateAliasName(msg.requiredString('alias'), true);
     const version = versionOf(msg);
     const expectedRevision = expectedRevisionOf(msg);
+    await this.governance.authorizeDirect(name, { kind: 'alias', alias }, ctx.actor);
     await this.commands.onModel(
       name,
       {
@@ -155,6 +158,7 @@ export class RegisteredModelsController {
     const name = modelName(msg);
     const alias = validateAliasName(msg.requiredString('alias'), false);
     const expectedRevision = expectedRevisionOf(msg);
+    await this.governance.authorizeDirect(name, { kind: 'alias', alias }, ctx.actor);
     await this.commands.onModel(
       name,
       {
