@@ -4,7 +4,13 @@ import { startService, type RunningServer, type ServiceSpec } from '@ledgerflow/
 import { ArtifactsModule } from '@ledgerflow/service-artifacts';
 import { DeploymentModule } from '@ledgerflow/service-deployment';
 import { IdentityModule, identityProjection } from '@ledgerflow/service-identity';
-import { AuditModule, RegistryModule, registryProjection } from '@ledgerflow/service-registry';
+import {
+  AuditModule,
+  auditProjection,
+  governanceProjection,
+  RegistryModule,
+  registryProjection,
+} from '@ledgerflow/service-registry';
 import {
   loggedModelsProjection,
   metricsProjection,
@@ -18,6 +24,8 @@ export const ALL_PROJECTIONS: readonly Projection[] = [
   metricsProjection,
   loggedModelsProjection,
   registryProjection,
+  governanceProjection,
+  auditProjection,
   identityProjection,
 ];
 

@@ -4,3 +4,4 @@ export * from './registry.json.js';
 export * from './registry.projection.js';
 export * from './registry.queries.js';
 export * from './audit/index.js';
+export * from './governance/index.js';
