@@ -24,6 +24,11 @@ const RUNS = 'runs';
 const EXPERIMENTS = 'experiments';
 const LOGGED_MODELS = 'logged_models';
 
+/** `007` names experiment `7` wherever an id is parsed as a number: check it as `7`. */
+function canonicalExperimentId(id: string): string {
+  return /^\d{1,19}$/.test(id) ? String(BigInt(id)) : id;
+}
+
 /** A resource a permission hangs on, or `unknown` (a run id that names no run). */
 type Anchor = { type: ResourceType; id: string } | 'unknown' | 'none';
 
@@ -213,7 +218,7 @@ export class AccessControlService implements AccessControl {
     switch (target.type) {
       case 'experiment': {
         const id = field(() => msg.optionalId(target.field)) ?? target.dflt;
-        return [id === undefined ? 'none' : { type: 'experiment', id }];
+        return [id === undefined ? 'none' : { type: 'experiment', id: canonicalExperimentId(id) }];
       }
       case 'experiment_name': {
         const name = field(() => msg.optionalString(target.field));
@@ -256,20 +261,24 @@ export class AccessControlService implements AccessControl {
       }
       case 'registered_model': {
         const name = field(() => msg.optionalString(target.field));
-        return [name === undefined ? 'none' : { type: 'registered_model', id: name }];
+        if (name === undefined) return [target.absentMeansAll === true ? 'unknown' : 'none'];
+        return [{ type: 'registered_model', id: name }];
       }
       case 'artifact_path': {
         const m = PROXY_PATH.exec(call.url);
         const path = m !== null ? m[1] : field(() => msg.optionalString('path'));
         const id = experimentOfArtifactPath(path);
         // the store's root (every experiment's folder) is for admins only
-        return [id === undefined ? 'unknown' : { type: 'experiment', id }];
+        return [
+          id === undefined ? 'unknown' : { type: 'experiment', id: canonicalExperimentId(id) },
+        ];
       }
       case 'resource_field': {
         const type = field(() => msg.optionalString('resource_type'));
         const id = field(() => msg.optionalId('resource_id'));
         if (type === undefined || id === undefined) return ['none'];
-        if (type === 'experiment' || type === 'registered_model') return [{ type, id }];
+        if (type === 'experiment') return [{ type, id: canonicalExperimentId(id) }];
+        if (type === 'registered_model') return [{ type, id }];
         return ['unknown'];
       }
     }
@@ -296,7 +305,9 @@ export class AccessControlService implements AccessControl {
         typeof doc?.experiment_id === 'string'
           ? { type: 'experiment', id: doc.experiment_id }
           : 'unknown';
-    } else anchor = { type: resource.type, id: resource.id };
+    } else if (resource.type === 'experiment')
+      anchor = { type: 'experiment', id: canonicalExperimentId(resource.id) };
+    else anchor = { type: resource.type, id: resource.id };
     if (anchor === 'unknown' || anchor === 'none') return false;
     return allows(
       await this.identity.permissionOf(principal.username, anchor.type, anchor.id),

@@ -6,7 +6,7 @@ import type { Capability } from '@ledgerflow/domain-identity';
  * - experiment_name: an experiment name field, resolved to its id
  * - run / runs: a run id field (or several), resolved to the run's experiment
  * - logged_model: the `model_id` path parameter, resolved to the model's experiment
- * - registered_model: a registered model name field
+ * - registered_model: a registered model name field (`absentMeansAll`: without it, admins only)
  * - artifact_path: the artifact proxy path, whose first segment is the experiment id
  * - resource_field: `resource_type` + `resource_id` fields (the permission endpoints)
  */
@@ -16,7 +16,12 @@ export type Target =
   | { readonly type: 'run'; readonly fields: readonly string[] }
   | { readonly type: 'runs'; readonly field: string }
   | { readonly type: 'logged_model'; readonly param: string }
-  | { readonly type: 'registered_model'; readonly field: string }
+  | {
+      readonly type: 'registered_model';
+      readonly field: string;
+      /** Without the field the call covers every model (audit as-of): admins only. */
+      readonly absentMeansAll?: boolean;
+    }
   | { readonly type: 'artifact_path' }
   | { readonly type: 'resource_field' };
 
@@ -68,6 +73,13 @@ export const ROUTE_RULES: Readonly<Record<string, Rule>> = {
   'GET /health': { kind: 'public' },
   'GET /version': signedIn,
   'GET /ledgerflow/audit/export': admin,
+  'GET /ledgerflow/audit/timeline': model('read'),
+  'GET /ledgerflow/audit/replay': model('read'),
+  'GET /ledgerflow/audit/as-of': on('read', {
+    type: 'registered_model',
+    field: 'name',
+    absentMeansAll: true,
+  }),
 
   // --- experiments (§7: create is authentication only, the creator is granted)
   'POST /mlflow/experiments/create': {
@@ -158,6 +170,22 @@ export const ROUTE_RULES: Readonly<Record<string, Rule>> = {
   'GET /mlflow/model-versions/get-download-uri': model('read'),
   'POST /mlflow/model-versions/set-tag': model('update'),
   'DELETE /mlflow/model-versions/delete-tag': model('delete'),
+
+  // --- registry governance: anyone who may read a model may request a transition or comment;
+  // approving needs update (the governance policy then decides who may approve); policies need
+  // manage (and the governance service also requires an admin). Comments are changed by id: the
+  // comment decider lets only their author (or an admin) do it.
+  'POST /mlflow/transition-requests/create': model('read'),
+  'POST /mlflow/transition-requests/approve': model('update'),
+  'POST /mlflow/transition-requests/reject': model('update'),
+  'DELETE /mlflow/transition-requests/delete': model('read'),
+  'GET /mlflow/transition-requests/list': model('read'),
+  'POST /mlflow/comments/create': model('read'),
+  'PATCH /mlflow/comments/update': signedIn,
+  'DELETE /mlflow/comments/delete': signedIn,
+  'GET /mlflow/comments/list': model('read'),
+  'POST /ledgerflow/registry/policies/set': model('manage'),
+  'GET /ledgerflow/registry/policies/get': model('read'),
 
   // --- MLflow's auth endpoints (§7) and the unified v3 permission endpoints of the 3.x client
   'POST /mlflow/users/create': admin,

@@ -52,22 +52,25 @@ export class ExperimentsController {
   }
 
   @Get('search')
-  async searchGet(@Msg() msg: RequestMessage): Promise<object> {
-    return this.search(msg);
+  async searchGet(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
+    return this.search(msg, ctx);
   }
 
   @Post('search')
   @HttpCode(200)
-  async search(@Msg() msg: RequestMessage): Promise<object> {
+  async search(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const filter = msg.optionalString('filter');
     const pageToken = msg.optionalString('page_token');
-    const result = await this.queries.searchExperiments({
-      maxResults: msg.optionalInt('max_results') ?? 1000,
-      viewType: viewType(msg, 'view_type'),
-      orderBy: msg.stringList('order_by'),
-      ...(filter === undefined ? {} : { filter }),
-      ...(pageToken === undefined ? {} : { pageToken }),
-    });
+    const result = await this.queries.searchExperiments(
+      {
+        maxResults: msg.optionalInt('max_results') ?? 1000,
+        viewType: viewType(msg, 'view_type'),
+        orderBy: msg.stringList('order_by'),
+        ...(filter === undefined ? {} : { filter }),
+        ...(pageToken === undefined ? {} : { pageToken }),
+      },
+      await ctx.readScope?.experiments(),
+    );
     const out: Record<string, unknown> = {};
     if (result.experiments.length > 0) out['experiments'] = result.experiments.map(experimentJson);
     if (result.nextPageToken !== undefined) out['next_page_token'] = result.nextPageToken;

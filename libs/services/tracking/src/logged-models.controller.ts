@@ -50,7 +50,7 @@ export class LoggedModelsController {
 
   @Post('search')
   @HttpCode(200)
-  async search(@Msg() msg: RequestMessage): Promise<object> {
+  async search(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     if (!msg.has('experiment_ids')) {
       throw invalidParameter(
         "Missing value for required parameter 'experiment_ids'. See the API docs for more information about request parameters.",
@@ -64,17 +64,21 @@ export class LoggedModelsController {
     }
     const filter = msg.optionalString('filter');
     const pageToken = msg.optionalString('page_token');
-    const { models, nextPageToken } = await this.queries.search({
-      experimentIds: msg.stringList('experiment_ids').map(validateExperimentId),
-      ...(filter ? { filter } : {}),
-      datasets: datasetFilters(msg),
-      maxResults:
-        requested === undefined
-          ? SEARCH_LOGGED_MODELS_DEFAULT_MAX_RESULTS
-          : requested || STORE_DEFAULT_MAX_RESULTS,
-      orderBy: loggedModelOrderBy(msg),
-      ...(pageToken ? { pageToken } : {}),
-    });
+    const readable = await ctx.readScope?.experiments();
+    const { models, nextPageToken } = await this.queries.search(
+      {
+        experimentIds: msg.stringList('experiment_ids').map(validateExperimentId),
+        ...(filter ? { filter } : {}),
+        datasets: datasetFilters(msg),
+        maxResults:
+          requested === undefined
+            ? SEARCH_LOGGED_MODELS_DEFAULT_MAX_RESULTS
+            : requested || STORE_DEFAULT_MAX_RESULTS,
+        orderBy: loggedModelOrderBy(msg),
+        ...(pageToken ? { pageToken } : {}),
+      },
+      readable,
+    );
     return {
       ...(models.length > 0 ? { models: models.map(loggedModelJson) } : {}),
       ...(nextPageToken ? { next_page_token: nextPageToken } : {}),

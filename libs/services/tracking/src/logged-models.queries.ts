@@ -22,12 +22,15 @@ export class LoggedModelQueries {
     return doc;
   }
 
+  /** Searches the experiments the caller may read (`readable`; the others are left out). */
   async search(
     query: LoggedModelSearch,
+    readable?: (experimentId: string) => boolean,
   ): Promise<{ models: LoggedModelDoc[]; nextPageToken?: string }> {
     const docs: LoggedModelDoc[] = [];
     for (const id of new Set(query.experimentIds))
-      docs.push(...(await this.reader.find<LoggedModelDoc>(LOGGED_MODELS, 'experiment_id', id)));
+      if (readable === undefined || readable(id))
+        docs.push(...(await this.reader.find<LoggedModelDoc>(LOGGED_MODELS, 'experiment_id', id)));
     return searchLoggedModels(docs, query);
   }
 }

@@ -20,17 +20,20 @@ export class RunSearchController {
 
   @Post('search')
   @HttpCode(200)
-  async search(@Msg() msg: RequestMessage): Promise<object> {
+  async search(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const filter = msg.optionalString('filter');
     const pageToken = msg.optionalString('page_token');
-    const result = await this.queries.search({
-      experimentIds: msg.stringList('experiment_ids'),
-      maxResults: msg.optionalInt('max_results') ?? DEFAULT_RUNS_PER_PAGE,
-      viewType: viewType(msg, 'run_view_type'),
-      orderBy: msg.stringList('order_by'),
-      ...(filter ? { filter } : {}),
-      ...(pageToken ? { pageToken } : {}),
-    });
+    const result = await this.queries.search(
+      {
+        experimentIds: msg.stringList('experiment_ids'),
+        maxResults: msg.optionalInt('max_results') ?? DEFAULT_RUNS_PER_PAGE,
+        viewType: viewType(msg, 'run_view_type'),
+        orderBy: msg.stringList('order_by'),
+        ...(filter ? { filter } : {}),
+        ...(pageToken ? { pageToken } : {}),
+      },
+      await ctx.readScope?.experiments(),
+    );
     const out: Record<string, unknown> = {};
     if (result.runs.length > 0) out['runs'] = result.runs.map(runJson);
     if (result.nextPageToken !== undefined) out['next_page_token'] = result.nextPageToken;

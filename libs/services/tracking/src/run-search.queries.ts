@@ -20,10 +20,15 @@ export class RunSearchQueries {
    * collection is cached: each experiment's list is the same frozen array until one of its runs
    * changes, so the search's column views of it are reused across queries.
    */
-  async search(query: RunSearch): Promise<RunSearchResult> {
+  async search(
+    query: RunSearch,
+    readable?: (experimentId: string) => boolean,
+  ): Promise<RunSearchResult> {
     const prepared = prepareRunSearch(query);
     const docs: RunDoc[][] = [];
     for (const experimentId of prepared.experimentIds) {
+      // experiments the caller may not read are left out (as MLflow's auth app filters them)
+      if (readable !== undefined && !readable(experimentId)) continue;
       docs.push(await this.reader.find<RunDoc>(RUNS, 'experiment_id', experimentId));
     }
     return searchPrepared(docs, prepared);

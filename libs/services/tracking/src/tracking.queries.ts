@@ -27,10 +27,19 @@ export class TrackingQueries {
     return doc;
   }
 
+  /**
+   * search-experiments over the experiments the caller may read (`readable`, from the request's
+   * read scope): filtered before the search, so paging and max_results stay right.
+   */
   async searchExperiments(
     query: ExperimentSearch,
+    readable?: (experimentId: string) => boolean,
   ): Promise<{ experiments: ExperimentDoc[]; nextPageToken?: string }> {
-    return searchExperiments(await this.reader.scan<ExperimentDoc>(EXPERIMENTS), query);
+    const all = await this.reader.scan<ExperimentDoc>(EXPERIMENTS);
+    return searchExperiments(
+      readable === undefined ? all : all.filter((e) => readable(e.experiment_id)),
+      query,
+    );
   }
 
   async run(runId: string): Promise<RunDoc> {
