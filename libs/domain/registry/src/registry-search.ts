@@ -133,26 +133,47 @@ function checkMaxResults(maxResults: number, max: number): void {
 
 const PROMPT_TAG = 'mlflow.prompt.is_prompt';
 
+/**
+ * MLflow's prompt handling: prompts are registered models (and versions) tagged
+ * `mlflow.prompt.is_prompt = 'true'`. A filter asking for prompts (`= 'true'` or `!= 'false'` on
+ * that tag) searches them; any other filter drops its comparisons on that tag and hides prompts
+ * (the client adds `tag.`mlflow.prompt.is_prompt` != 'true'` to every search).
+ */
+function promptScope(comparisons: readonly Comparison[]): {
+  comparisons: Comparison[];
+  keep: (doc: Tagged) => boolean;
+} {
+  const onPromptTag = (c: Comparison) => c.entity === 'tag' && c.key === PROMPT_TAG;
+  const asksForPrompts = comparisons.some(
+    (c) =>
+      onPromptTag(c) &&
+      typeof c.value === 'string' &&
+      ((c.comparator === '=' && c.value.toLowerCase() === 'true') ||
+        (c.comparator === '!=' && c.value.toLowerCase() === 'false')),
+  );
+  if (asksForPrompts) return { comparisons: [...comparisons], keep: () => true };
+  return {
+    comparisons: comparisons.filter((c) => !onPromptTag(c)),
+    keep: (doc) => !doc.tags.some((t) => t.key === PROMPT_TAG && t.value.toLowerCase() === 'true'),
+  };
+}
+
 /** searchRegisteredModels over registered-model documents (MLflow's filter, order and paging). */
 export function searchRegisteredModels(
   docs: readonly RegisteredModelDoc[],
   query: RegistrySearch,
 ): { models: RegisteredModelDoc[]; nextPageToken?: string } {
   checkMaxResults(query.maxResults, MAX_REGISTERED_MODELS_PER_PAGE);
-  const comparisons = parseFilter(query.filter, REGISTERED_MODEL_FILTER_GRAMMAR);
+  const { comparisons, keep } = promptScope(
+    parseFilter(query.filter, REGISTERED_MODEL_FILTER_GRAMMAR),
+  );
   const order = parseOrderBy(query.orderBy, REGISTERED_MODEL_ORDER_BY_GRAMMAR);
   const offset = decodePageToken(query.pageToken);
   const clauses: OrderByClause[] = [...order];
   // MLflow's tie-break: name ASC
   if (!order.some((o) => o.key === 'name'))
     clauses.push({ entity: 'attribute', key: 'name', ascending: true });
-  // prompts (models tagged mlflow.prompt.is_prompt=true) stay hidden unless the filter names the tag
-  const mentionsPrompt = comparisons.some((c) => c.entity === 'tag' && c.key === PROMPT_TAG);
-  const selected = docs.filter(
-    (d) =>
-      (mentionsPrompt || !d.tags.some((t) => t.key === PROMPT_TAG && t.value === 'true')) &&
-      comparisons.every((c) => matches(d, c)),
-  );
+  const selected = docs.filter((d) => keep(d) && comparisons.every((c) => matches(d, c)));
   selected.sort(compareBy<RegisteredModelDoc>(clauses));
   const { page, nextPageToken } = paginate(selected, offset, query.maxResults);
   return nextPageToken === undefined ? { models: page } : { models: page, nextPageToken };
@@ -164,7 +185,9 @@ export function searchModelVersions(
   query: RegistrySearch,
 ): { versions: ModelVersionDoc[]; nextPageToken?: string } {
   checkMaxResults(query.maxResults, MAX_MODEL_VERSIONS_PER_PAGE);
-  const comparisons = parseFilter(query.filter, MODEL_VERSION_FILTER_GRAMMAR);
+  const { comparisons, keep } = promptScope(
+    parseFilter(query.filter, MODEL_VERSION_FILTER_GRAMMAR),
+  );
   const order = parseOrderBy(query.orderBy, MODEL_VERSION_ORDER_BY_GRAMMAR);
   const offset = decodePageToken(query.pageToken);
   const clauses: OrderByClause[] = [...order];
@@ -174,7 +197,9 @@ export function searchModelVersions(
     clauses.push({ entity: 'attribute', key: 'last_updated_timestamp', ascending: false });
   if (!keys.has('name')) clauses.push({ entity: 'attribute', key: 'name', ascending: true });
   if (!keys.has('version')) clauses.push({ entity: 'attribute', key: 'version', ascending: false });
-  const selected = docs.filter((d) => !d.deleted && comparisons.every((c) => matches(d, c)));
+  const selected = docs.filter(
+    (d) => !d.deleted && keep(d) && comparisons.every((c) => matches(d, c)),
+  );
   selected.sort(compareBy<ModelVersionDoc>(clauses));
   const { page, nextPageToken } = paginate(selected, offset, query.maxResults);
   return nextPageToken === undefined ? { versions: page } : { versions: page, nextPageToken };
