@@ -1,0 +1,564 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '@ledgerflow/config';
+import {
+  registryPlacements,
+  registryStateFold,
+  type RegistryPlacementSnapshot,
+} from '@ledgerflow/domain-registry';
+import type { RunningServer } from '@ledgerflow/runtime';
+import { FakeClock } from '@ledgerflow/testing';
+import { auditExport } from './commands/audit.js';
+import { auditVerify } from './commands/audit-verify.js';
+import { startEmbeddedServer } from './commands/server.js';
+import { basic, call, type CallResult } from './testing/auth-client.js';
+import { testServerConfig } from './testing/test-config.js';
+
+const ADMIN = basic('admin', 'admin-password-123');
+const user = (name: string): string => basic(name, `${name}-password-1`);
+const [ALICE, BOB, CAROL, DAVE, ERIN] = ['alice', 'bob', 'carol', 'dave', 'erin'].map(user) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+];
+const DAY = 24 * 3600 * 1000;
+
+/** Silences a CLI command function, returning its exit code and output. */
+async function quiet(
+  fn: () => Promise<number>,
+): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const w1 = process.stdout.write.bind(process.stdout);
+  const w2 = process.stderr.write.bind(process.stderr);
+  process.stdout.write = (c: string | Uint8Array) => ((out += c.toString()), true);
+  process.stderr.write = (c: string | Uint8Array) => ((err += c.toString()), true);
+  try {
+    return { code: await fn(), out, err };
+  } finally {
+    process.stdout.write = w1;
+    process.stderr.write = w2;
+  }
+}
+
+describe('registry governance and audit (auth on, injected clock)', () => {
+  let server: RunningServer;
+  let dir: string;
+  let dataDir: string;
+  const clock = new FakeClock(Date.UTC(2026, 2, 2, 9, 0, 0));
+  let runId: string;
+
+  const api = async (
+    method: string,
+    p: string,
+    auth: string,
+    body?: unknown,
+    status = 200,
+  ): Promise<CallResult> => {
+    const res = await call(server, method, `/api/2.0/${p}`, auth, body);
+    if (res.status !== status)
+      throw new Error(`${method} ${p} → ${res.status} (expected ${status}): ${res.text}`);
+    return res;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-governance-'));
+    dataDir = path.join(dir, 'data');
+    server = await startEmbeddedServer(
+      testServerConfig(dataDir, {
+        auth: {
+          ...loadConfig({}).auth,
+          mode: 'basic',
+          adminPassword: 'admin-password-123',
+          defaultPermission: 'EDIT',
+        },
+      }),
+      { clock },
+    );
+    for (const name of ['alice', 'bob', 'carol', 'dave', 'erin'])
+      await api('POST', 'mlflow/users/create', ADMIN, {
+        username: name,
+        password: `${name}-password-1`,
+      });
+    await api('POST', 'ledgerflow/groups/create', ADMIN, { group: 'leads' });
+    for (const name of ['bob', 'carol', 'erin'])
+      await api('POST', 'ledgerflow/groups/add-member', ADMIN, { group: 'leads', username: name });
+    const exp = await api('POST', 'mlflow/experiments/create', ALICE, { name: 'gov' });
+    const run = await api('POST', 'mlflow/runs/create', ALICE, {
+      experiment_id: exp.json['experiment_id'],
+    });
+    runId = (run.json['run'] as { info: { run_id: string } }).info.run_id;
+  });
+
+  afterAll(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const newModel = async (name: string, versions: number, auth = ALICE): Promise<void> => {
+    await api('POST', 'mlflow/registered-models/create', auth, { name });
+    for (let i = 0; i < versions; i++)
+      await api('POST', 'mlflow/model-versions/create', auth, {
+        name,
+        source: `runs:/${runId}/model`,
+        run_id: runId,
+      });
+  };
+  const aliasOf = async (name: string, alias: string): Promise<number | undefined> => {
+    const res = await call(server, 'GET', `/api/2.0/mlflow/registered-models/alias`, ALICE, {
+      name,
+      alias,
+    });
+    return res.status === 200
+      ? Number((res.json['model_version'] as { version: string }).version)
+      : undefined;
+  };
+  interface Entry {
+    actor: string;
+    action: string;
+    summary: string;
+    reason: string | null;
+    correlation_id: string;
+    approvals: { user: string; comment: string }[];
+  }
+  const timeline = async (name: string, version?: number): Promise<Entry[]> =>
+    (
+      await api('GET', 'ledgerflow/audit/timeline', ADMIN, {
+        name,
+        ...(version === undefined ? {} : { version }),
+      })
+    ).json['entries'] as Entry[];
+
+  describe('governance', () => {
+    beforeAll(async () => {
+      await newModel('fraud', 3);
+      await api('POST', 'ledgerflow/registry/policies/set', ADMIN, {
+        name: 'fraud',
+        policy: {
+          stages: { Production: { allowed: ['alice', 'group:leads'] } },
+          aliases: { champion: { approvals: 2, approvers: ['group:leads'] } },
+          request_ttl_seconds: 7 * 24 * 3600,
+        },
+      });
+    });
+
+    it('refuses a user without the right, naming the rule, and records nothing', async () => {
+      const before = (await timeline('fraud')).length;
+      const res = await call(
+        server,
+        'POST',
+        '/api/2.0/mlflow/model-versions/transition-stage',
+        DAVE,
+        {
+          name: 'fraud',
+          version: '1',
+          stage: 'Production',
+        },
+      );
+      expect(res.status).toBe(403);
+      expect(res.json).toMatchObject({ error_code: 'PERMISSION_DENIED' });
+      expect(res.json['message']).toContain('rule stages.Production.allowed');
+      expect(res.json['message']).toContain("user 'dave'");
+      expect(await timeline('fraud')).toHaveLength(before);
+      await api('POST', 'mlflow/model-versions/transition-stage', ALICE, {
+        name: 'fraud',
+        version: '1',
+        stage: 'Production',
+      });
+      expect((await timeline('fraud')).at(-1)).toMatchObject({
+        actor: 'alice',
+        action: 'transition_stage',
+      });
+      // only an admin changes a policy
+      const policy = await call(
+        server,
+        'POST',
+        '/api/2.0/ledgerflow/registry/policies/set',
+        ALICE,
+        {
+          name: 'fraud',
+          policy: {},
+        },
+      );
+      expect(policy.status).toBe(403);
+    });
+
+    it('will not move a protected alias directly, and refuses self-approval', async () => {
+      const direct = await call(server, 'POST', '/api/2.0/mlflow/registered-models/alias', ALICE, {
+        name: 'fraud',
+        alias: 'champion',
+        version: '2',
+      });
+      expect(direct.status).toBe(403);
+      expect(direct.json['message']).toContain('rule aliases.champion.approvals');
+      expect(direct.json['message']).toContain('needs 2 approvals');
+
+      await api('POST', 'mlflow/transition-requests/create', BOB, {
+        name: 'fraud',
+        version: '2',
+        alias: 'champion',
+        comment: 'recall +4%',
+      });
+      const self = await call(server, 'POST', '/api/2.0/mlflow/transition-requests/approve', BOB, {
+        name: 'fraud',
+        version: '2',
+        alias: 'champion',
+        comment: 'lgtm',
+      });
+      expect(self.status).toBe(403);
+      expect(self.json['message']).toContain('rule allow_self_approval');
+      const outsider = await call(
+        server,
+        'POST',
+        '/api/2.0/mlflow/transition-requests/approve',
+        DAVE,
+        {
+          name: 'fraud',
+          version: '2',
+          alias: 'champion',
+        },
+      );
+      expect(outsider.status).toBe(403);
+      expect(outsider.json['message']).toContain('rule aliases.champion.approvers');
+      expect(await aliasOf('fraud', 'champion')).toBeUndefined();
+    });
+
+    it('applies an approved request atomically with the approval that completes it', async () => {
+      const first = await api('POST', 'mlflow/transition-requests/approve', CAROL, {
+        name: 'fraud',
+        version: '2',
+        alias: 'champion',
+        comment: 'checked the eval',
+      });
+      expect(first.json['applied']).toBe(false);
+      expect(await aliasOf('fraud', 'champion')).toBeUndefined();
+      const second = await call(
+        server,
+        'POST',
+        '/api/2.0/mlflow/transition-requests/approve',
+        ERIN,
+        {
+          name: 'fraud',
+          version: '2',
+          alias: 'champion',
+          comment: 'ship it',
+        },
+      );
+      expect(second.status).toBe(200);
+      expect(second.json['applied']).toBe(true);
+      expect(await aliasOf('fraud', 'champion')).toBe(2);
+
+      const export_ = await api('GET', 'ledgerflow/audit/export', ADMIN);
+      const events = export_.text
+        .trim()
+        .split('\n')
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              type: string;
+              position: number;
+              metadata: { correlationId: string };
+            },
+        );
+      const applied = events.find((e) => e.type === 'TransitionRequestApplied')!;
+      const moved = events.find((e) => e.type === 'RegisteredModelAliasSet')!;
+      const approval = events.filter((e) => e.type === 'TransitionRequestApproved').at(-1)!;
+      // one append: the completing approval, the request's closing and the alias move are adjacent
+      expect([approval.position + 1, approval.position + 2]).toEqual([
+        applied.position,
+        moved.position,
+      ]);
+      expect(moved.metadata.correlationId).toBe(approval.metadata.correlationId);
+
+      const entries = await timeline('fraud', 2);
+      const actions = entries.map((e) => `${e.actor}:${e.action}`);
+      expect(actions).toEqual(
+        expect.arrayContaining([
+          'bob:request_transition',
+          'carol:approve_request',
+          'erin:approve_request',
+          'erin:apply_request',
+          'erin:set_alias',
+        ]),
+      );
+      const set = entries.find((e) => e.action === 'set_alias')!;
+      expect(set.approvals.map((a) => a.user)).toEqual(['carol', 'erin']);
+      expect(set.reason).toBe('ship it');
+      expect(entries.find((e) => e.action === 'request_transition')!.reason).toBe('recall +4%');
+      expect(set.correlation_id).toBe(moved.metadata.correlationId);
+    });
+
+    it('leaves the alias alone when a request is rejected or expires', async () => {
+      await api('POST', 'mlflow/transition-requests/create', BOB, {
+        name: 'fraud',
+        version: '3',
+        alias: 'champion',
+        comment: 'try v3',
+      });
+      await api('POST', 'mlflow/transition-requests/reject', CAROL, {
+        name: 'fraud',
+        version: '3',
+        alias: 'champion',
+        comment: 'calibration is off',
+      });
+      const late = await call(server, 'POST', '/api/2.0/mlflow/transition-requests/approve', ERIN, {
+        name: 'fraud',
+        version: '3',
+        alias: 'champion',
+      });
+      expect(late.status).toBe(404);
+      expect(late.json['message']).toContain('was rejected');
+      expect(await aliasOf('fraud', 'champion')).toBe(2);
+
+      await api('POST', 'mlflow/transition-requests/create', BOB, {
+        name: 'fraud',
+        version: '3',
+        alias: 'champion',
+        comment: 'recalibrated',
+      });
+      const open = await api('GET', 'mlflow/transition-requests/list', BOB, {
+        name: 'fraud',
+        version: '3',
+      });
+      expect(open.json['requests']).toHaveLength(1);
+      clock.advance(8 * DAY);
+      const after = await api('GET', 'mlflow/transition-requests/list', BOB, {
+        name: 'fraud',
+        version: '3',
+      });
+      expect(after.json['requests']).toBeUndefined();
+      const expired = await call(
+        server,
+        'POST',
+        '/api/2.0/mlflow/transition-requests/approve',
+        CAROL,
+        {
+          name: 'fraud',
+          version: '3',
+          alias: 'champion',
+        },
+      );
+      expect(expired.status).toBe(404);
+      expect(expired.json['message']).toContain('was expired');
+      expect(await aliasOf('fraud', 'champion')).toBe(2);
+
+      const entries = await timeline('fraud', 3);
+      expect(entries.map((e) => `${e.actor}:${e.action}`)).toEqual(
+        expect.arrayContaining([
+          'bob:request_transition',
+          'carol:reject_request',
+          'system:expire_request',
+        ]),
+      );
+      expect(entries.find((e) => e.action === 'reject_request')!.reason).toBe('calibration is off');
+      expect(entries.some((e) => e.action === 'set_alias')).toBe(false);
+    });
+
+    it('keeps comments on versions, editable only by their author', async () => {
+      const c = await api('POST', 'mlflow/comments/create', BOB, {
+        name: 'fraud',
+        version: '3',
+        comment: 'drift on segment B',
+      });
+      const id = (c.json['comment'] as { id: string }).id;
+      const edit = await call(server, 'PATCH', '/api/2.0/mlflow/comments/update', CAROL, {
+        id,
+        comment: 'x',
+      });
+      expect(edit.status).toBe(403);
+      await api('PATCH', 'mlflow/comments/update', BOB, {
+        id,
+        comment: 'drift on segment B (fixed)',
+      });
+      const list = await api('GET', 'mlflow/comments/list', BOB, { name: 'fraud', version: '3' });
+      expect(list.json['comments']).toMatchObject([
+        { id, user_id: 'bob', comment: 'drift on segment B (fixed)' },
+      ]);
+      expect((await timeline('fraud', 3)).some((e) => e.action === 'edit_comment')).toBe(true);
+    });
+  });
+
+  describe('time travel', () => {
+    const instants: number[] = [];
+    const mark = (): void => {
+      instants.push(clock.now());
+      clock.advance(60_000);
+    };
+    const step = async (days: number, actions: () => Promise<void>): Promise<void> => {
+      clock.advance(days * DAY);
+      await actions();
+      mark();
+    };
+    const stage = (version: number, s: string, archive = false) =>
+      api('POST', 'mlflow/model-versions/transition-stage', ALICE, {
+        name: 'churn',
+        version: String(version),
+        stage: s,
+        archive_existing_versions: archive,
+      });
+    const alias = (a: string, version: number) =>
+      api('POST', 'mlflow/registered-models/alias', ALICE, {
+        name: 'churn',
+        alias: a,
+        version: String(version),
+      });
+
+    const expected: [string, Partial<Record<string, number[]>>, Record<string, number>][] = [
+      ['', {}, {}],
+      ['churn', { None: [1, 2] }, {}],
+      ['churn', { Staging: [1], None: [2] }, {}],
+      ['churn', { Production: [1], None: [2] }, { champion: 1 }],
+      ['churn', { Production: [1], Staging: [2], None: [3] }, { champion: 1 }],
+      ['churn', { Production: [2], Archived: [1], None: [3] }, { champion: 1 }],
+      ['churn', { Production: [2], Archived: [1], None: [3] }, { champion: 2, challenger: 3 }],
+      ['churn', { Production: [2], Staging: [3], Archived: [1] }, { champion: 2 }],
+      ['churn', { Production: [3], Archived: [1, 2] }, { champion: 3 }],
+      ['churn', { Production: [3], Archived: [2] }, { champion: 3 }],
+      ['churn-v2', { Production: [3], Archived: [2] }, { champion: 3 }],
+    ];
+
+    beforeAll(async () => {
+      mark(); // before the model exists
+      await step(1, () => newModel('churn', 2));
+      await step(1, async () => void (await stage(1, 'Staging')));
+      await step(2, async () => {
+        await stage(1, 'Production');
+        await alias('champion', 1);
+      });
+      await step(7, async () => {
+        await api('POST', 'mlflow/model-versions/create', ALICE, {
+          name: 'churn',
+          source: `runs:/${runId}/model`,
+        });
+        await stage(2, 'Staging');
+      });
+      await step(1, async () => void (await stage(2, 'Production', true)));
+      await step(1, async () => {
+        await alias('champion', 2);
+        await alias('challenger', 3);
+      });
+      await step(7, async () => {
+        await stage(3, 'Staging');
+        await api('DELETE', 'mlflow/registered-models/alias', ALICE, {
+          name: 'churn',
+          alias: 'challenger',
+        });
+      });
+      await step(7, async () => {
+        await stage(3, 'Production', true);
+        await alias('champion', 3);
+      });
+      await step(
+        1,
+        async () =>
+          void (await api('DELETE', 'mlflow/model-versions/delete', ALICE, {
+            name: 'churn',
+            version: '1',
+          })),
+      );
+      await step(
+        7,
+        async () =>
+          void (await api('POST', 'mlflow/registered-models/rename', ALICE, {
+            name: 'churn',
+            new_name: 'churn-v2',
+          })),
+      );
+    });
+
+    const asOf = async (t: number): Promise<RegistryPlacementSnapshot[]> =>
+      (await api('GET', 'ledgerflow/audit/as-of', ADMIN, { timestamp: new Date(t).toISOString() }))
+        .json['registered_models'] as RegistryPlacementSnapshot[];
+
+    it('answers as-of at 11 instants over simulated weeks with exactly the expected stages and aliases', async () => {
+      expect(instants).toHaveLength(expected.length);
+      for (const [i, t] of instants.entries()) {
+        const [name, stages, aliases] = expected[i]!;
+        const churn = (await asOf(t))
+          .filter((m) => m.name.startsWith('churn'))
+          .map((m) => ({ at: i, name: m.name, stages: m.stages, aliases: m.aliases }));
+        expect(churn).toEqual(
+          name === ''
+            ? []
+            : [
+                {
+                  at: i,
+                  name,
+                  stages: { None: [], Staging: [], Production: [], Archived: [], ...stages },
+                  aliases,
+                },
+              ],
+        );
+      }
+      // epoch milliseconds work too, and a name filter
+      const byName = (
+        await api('GET', 'ledgerflow/audit/as-of', ADMIN, { timestamp: instants[5], name: 'churn' })
+      ).json['registered_models'] as RegistryPlacementSnapshot[];
+      expect(byName.map((m) => m.name)).toEqual(['churn']);
+      const bad = await call(server, 'GET', '/api/2.0/ledgerflow/audit/as-of', ADMIN, {
+        timestamp: 'yesterday',
+      });
+      expect(bad.status).toBe(400);
+    });
+
+    it('matches a fold of the exported log at every instant, and an edited export fails verify', async () => {
+      const file = path.join(dir, 'export.jsonl');
+      expect((await quiet(() => auditExport({ dataDir, out: file }))).code).toBe(0);
+      expect((await quiet(() => auditVerify({ dataDir, file }))).code).toBe(0);
+      const events = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              type: string;
+              data: unknown;
+              occurredAt: number;
+              position: number;
+              metadata: { actor: string };
+            },
+        );
+      for (const t of instants) {
+        const folded = registryPlacements(
+          registryStateFold(events.filter((e) => e.occurredAt <= t)),
+        );
+        expect(await asOf(t)).toEqual(folded);
+      }
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+      const i = lines.findIndex(
+        (l) => l.includes('"type":"RegisteredModelAliasSet"') && l.includes('"alias":"champion"'),
+      );
+      lines[i] = lines[i]!.replace('"alias":"champion"', '"alias":"champ1on"');
+      writeFileSync(file, `${lines.join('\n')}\n`);
+      const bad = await quiet(() => auditVerify({ dataDir, file }));
+      expect(bad.code).toBe(1);
+      expect(bad.err).toContain(`FAILED at line ${i + 1}`);
+    });
+
+    it('replays the promotion history as a readable report that ends in the as-of state', async () => {
+      const res = await api('GET', 'ledgerflow/audit/replay', ADMIN, { name: 'churn-v2' });
+      const report = res.json['report'] as string;
+      const order = [
+        'created registered model',
+        'moved version 1 from None to Staging',
+        'moved version 1 from Staging to Production',
+        'set alias @champion to version 1',
+        'moved version 2 from Staging to Production, archiving 1 (Production)',
+        'moved alias @champion from version 1 to 2',
+        'deleted alias @challenger (was version 3)',
+        'moved alias @champion from version 2 to 3',
+        "renamed 'churn' to 'churn-v2'",
+      ];
+      let at = -1;
+      for (const fragment of order) {
+        const next = report.indexOf(fragment, at + 1);
+        expect({ fragment, found: next > at }).toEqual({ fragment, found: true });
+        at = next;
+      }
+      expect(report).toContain('Final state: Production: 3; Archived: 2; @champion=3');
+    });
+  });
+});
