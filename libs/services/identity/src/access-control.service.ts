@@ -88,14 +88,19 @@ function experimentOfArtifactPath(path: string | undefined): string | undefined 
 @Injectable()
 export class AccessControlService implements AccessControl {
   private readonly logger = new Logger('auth');
-  private readonly limiter: LoginLimiter;
+  /** Failures per user name (LEDGERFLOW_AUTH_MAX_FAILED_LOGINS per window). */
+  private readonly users: LoginLimiter;
+  /** Failures per client address: ten times as many (one address may serve several people). */
+  private readonly clients: LoginLimiter;
 
   constructor(
     @Inject(IdentityService) private readonly identity: IdentityService,
     @Inject(READ_MODEL_READER) private readonly reader: ReadModelReader,
     @Inject(LEDGERFLOW_CONFIG) private readonly config: LedgerflowConfig,
   ) {
-    this.limiter = new LoginLimiter(config.auth.maxFailedLogins, config.auth.failedLoginWindowMs);
+    const { maxFailedLogins, failedLoginWindowMs } = config.auth;
+    this.users = new LoginLimiter(maxFailedLogins, failedLoginWindowMs);
+    this.clients = new LoginLimiter(maxFailedLogins * 10, failedLoginWindowMs);
   }
 
   get enabled(): boolean {
@@ -115,9 +120,18 @@ export class AccessControlService implements AccessControl {
     return { ok: false, status: 401 };
   }
 
-  private refuse(keys: readonly string[]): AuthResult {
-    this.limiter.fail(keys);
+  private refuse(client: string, username?: string): AuthResult {
+    this.clients.fail([client]);
+    if (username !== undefined) this.users.fail([username]);
     return { ok: false, status: 401 };
+  }
+
+  /** Seconds the caller must wait before trying again (0: may try now). */
+  private blocked(client: string, username?: string): number {
+    return Math.max(
+      this.clients.blockedFor([client]),
+      username === undefined ? 0 : this.users.blockedFor([username]),
+    );
   }
 
   private async basic(value: string, client: string): Promise<AuthResult> {
@@ -127,23 +141,21 @@ export class AccessControlService implements AccessControl {
     if (colon <= 0) return { ok: false, status: 401 };
     const username = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
-    const keys = [`user:${username}`, `client:${client}`];
-    const wait = this.limiter.blockedFor(keys);
+    const wait = this.blocked(client, username);
     if (wait > 0) return { ok: false, status: 429, retryAfterSeconds: wait };
     const user = await this.identity.checkPassword(username, password);
     if (user === undefined) {
       this.logger.warn(`failed login for user '${username.slice(0, 64)}' from ${client}`);
-      return this.refuse(keys);
+      return this.refuse(client, username);
     }
     return { ok: true, principal: { username: user.username, isAdmin: user.is_admin } };
   }
 
   private async bearer(value: string, client: string): Promise<AuthResult> {
-    const keys = [`client:${client}`];
-    const wait = this.limiter.blockedFor(keys);
+    const wait = this.blocked(client);
     if (wait > 0) return { ok: false, status: 429, retryAfterSeconds: wait };
     const parsed = parseApiToken(value);
-    if (parsed === undefined) return this.refuse(keys);
+    if (parsed === undefined) return this.refuse(client);
     const token = await this.identity.token(parsed.tokenId);
     const presented = sha256Hex(parsed.secret);
     // compare even for an unknown id, so timing does not tell which ids exist
@@ -155,10 +167,10 @@ export class AccessControlService implements AccessControl {
       (token.expires_at !== null && token.expires_at <= Date.now())
     ) {
       this.logger.warn(`refused API token ${parsed.tokenId.slice(0, 8)}… from ${client}`);
-      return this.refuse(keys);
+      return this.refuse(client);
     }
     const user = await this.identity.user(token.username);
-    if (user === undefined) return this.refuse(keys);
+    if (user === undefined) return this.refuse(client);
     return { ok: true, principal: { username: user.username, isAdmin: user.is_admin } };
   }
 

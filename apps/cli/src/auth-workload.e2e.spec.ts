@@ -1,0 +1,336 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { loadConfig } from '@ledgerflow/config';
+import { ingestV1 } from '@ledgerflow/contracts';
+import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
+import type { RunningServer } from '@ledgerflow/runtime';
+import { IngestGrpcServer } from '@ledgerflow/service-tracking';
+import { startEmbeddedServer } from './commands/server.js';
+import { basic, call } from './testing/auth-client.js';
+import { testServerConfig } from './testing/test-config.js';
+
+const ADMIN = basic('admin', 'workload-admin-password');
+const PW = 'workload-password-1';
+
+describe('identity with auth on: search filtering, groups, actors, gRPC, bad credentials', () => {
+  let server: RunningServer;
+  let dir: string;
+  let events: EventStore;
+  const alice = basic('alice', PW);
+  const bob = basic('bob', PW);
+  const carol = basic('carol', PW);
+
+  const ok = async (method: string, p: string, auth: string, body?: unknown) => {
+    const res = await call(server, method, p, auth, body);
+    if (res.status !== 200) throw new Error(`${method} ${p}: ${res.status} ${res.text}`);
+    return res.json;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-auth-workload-'));
+    server = await startEmbeddedServer(
+      testServerConfig(path.join(dir, 'data'), {
+        auth: {
+          ...loadConfig({}).auth,
+          mode: 'basic',
+          adminPassword: 'workload-admin-password',
+          defaultPermission: 'READ',
+          maxFailedLogins: 3,
+          failedLoginWindowMs: 60_000,
+        },
+      }),
+    );
+    events = server.app.get<EventStore>(EVENT_STORE);
+    for (const u of ['alice', 'bob', 'carol'])
+      await ok('POST', '/api/2.0/mlflow/users/create', ADMIN, { username: u, password: PW });
+  });
+
+  afterAll(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('never leaks an unreadable experiment, run or logged model from a search, and pages correctly', async () => {
+    const visible: string[] = [];
+    const hidden: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const id = (
+        await ok('POST', '/api/2.0/mlflow/experiments/create', alice, { name: `leak-${i}` })
+      )['experiment_id'] as string;
+      await ok('POST', '/api/2.0/mlflow/runs/create', alice, {
+        experiment_id: id,
+        run_name: `run-${i}`,
+      });
+      await ok('POST', '/api/2.0/mlflow/logged-models', alice, {
+        experiment_id: id,
+        name: `model-${i}`,
+      });
+      if (i % 2 === 0) {
+        // alice (MANAGE as creator) hides every other experiment from bob
+        await ok('POST', '/api/2.0/mlflow/experiments/permissions/create', alice, {
+          experiment_id: id,
+          username: 'bob',
+          permission: 'NO_PERMISSIONS',
+        });
+        hidden.push(id);
+      } else visible.push(id);
+    }
+    // experiments, one per page
+    const seen: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await ok('POST', '/api/2.0/mlflow/experiments/search', bob, {
+        max_results: 1,
+        filter: "name LIKE 'leak-%'",
+        ...(token ? { page_token: token } : {}),
+      });
+      const exps = (page['experiments'] ?? []) as { experiment_id: string }[];
+      expect(exps.length).toBeLessThanOrEqual(1);
+      seen.push(...exps.map((e) => e.experiment_id));
+      token = page['next_page_token'] as string | undefined;
+    } while (token);
+    expect(seen.sort()).toEqual([...visible].sort());
+    // runs over every experiment id, one per page
+    const runExps: string[] = [];
+    token = undefined;
+    do {
+      const page = await ok('POST', '/api/2.0/mlflow/runs/search', bob, {
+        experiment_ids: [...hidden, ...visible],
+        max_results: 1,
+        ...(token ? { page_token: token } : {}),
+      });
+      const runs = (page['runs'] ?? []) as { info: { experiment_id: string } }[];
+      runExps.push(...runs.map((r) => r.info.experiment_id));
+      token = page['next_page_token'] as string | undefined;
+    } while (token);
+    expect(runExps.sort()).toEqual([...visible].sort());
+    const models = await ok('POST', '/api/2.0/mlflow/logged-models/search', bob, {
+      experiment_ids: [...hidden, ...visible],
+    });
+    const modelExps = ((models['models'] ?? []) as { info: { experiment_id: string } }[]).map(
+      (m) => m.info.experiment_id,
+    );
+    expect(modelExps.sort()).toEqual([...visible].sort());
+    // direct reads answer 403 without saying whether the experiment exists
+    const direct = await call(server, 'GET', '/api/2.0/mlflow/experiments/get', bob, {
+      experiment_id: hidden[0],
+    });
+    expect([direct.status, direct.text]).toEqual([403, 'Permission denied']);
+    // the owner and the admin still see everything
+    const all = await ok('POST', '/api/2.0/mlflow/experiments/search', ADMIN, {
+      filter: "name LIKE 'leak-%'",
+    });
+    expect((all['experiments'] as unknown[]).length).toBe(6);
+  });
+
+  it('grants a team through a group; a user grant wins over the group', async () => {
+    const id = (
+      await ok('POST', '/api/2.0/mlflow/experiments/create', ADMIN, { name: 'team-exp' })
+    )['experiment_id'] as string;
+    // default READ: carol cannot create a run yet
+    expect(
+      (await call(server, 'POST', '/api/2.0/mlflow/runs/create', carol, { experiment_id: id }))
+        .status,
+    ).toBe(403);
+    await ok('POST', '/api/2.0/ledgerflow/groups/create', ADMIN, { group: 'team' });
+    for (const u of ['carol', 'bob'])
+      await ok('POST', '/api/2.0/ledgerflow/groups/add-member', ADMIN, {
+        group: 'team',
+        username: u,
+      });
+    await ok('POST', '/api/2.0/ledgerflow/groups/permissions/grant', ADMIN, {
+      group: 'team',
+      resource_type: 'experiment',
+      resource_id: id,
+      permission: 'EDIT',
+    });
+    await ok('POST', '/api/2.0/mlflow/runs/create', carol, { experiment_id: id });
+    await ok('POST', '/api/3.0/mlflow/users/permissions/grant', ADMIN, {
+      username: 'bob',
+      resource_type: 'experiment',
+      resource_id: id,
+      permission: 'READ',
+    });
+    expect(
+      (await call(server, 'POST', '/api/2.0/mlflow/runs/create', bob, { experiment_id: id }))
+        .status,
+    ).toBe(403);
+    const got = await ok('GET', '/api/3.0/mlflow/users/permissions/get', ADMIN, {
+      username: 'carol',
+      resource_type: 'experiment',
+      resource_id: id,
+    });
+    expect(got).toEqual({ allowed: true, permission: 'EDIT' });
+    await ok('POST', '/api/2.0/ledgerflow/groups/remove-member', ADMIN, {
+      group: 'team',
+      username: 'carol',
+    });
+    expect(
+      (await call(server, 'POST', '/api/2.0/mlflow/runs/create', carol, { experiment_id: id }))
+        .status,
+    ).toBe(403);
+  });
+
+  it('records the authenticated user as the actor of every event of a scripted workload (REST, token, gRPC)', async () => {
+    const before = await events.headPosition();
+    const token = (
+      await ok('POST', '/api/2.0/ledgerflow/tokens/create', alice, { name: 'workload' })
+    )['token'] as string;
+    const bearer = `Bearer ${token}`;
+    const exp = (
+      await ok('POST', '/api/2.0/mlflow/experiments/create', alice, { name: 'actor-exp' })
+    )['experiment_id'] as string;
+    const run = (
+      (await ok('POST', '/api/2.0/mlflow/runs/create', bearer, { experiment_id: exp }))['run'] as {
+        info: { run_id: string };
+      }
+    ).info.run_id;
+    await ok('POST', '/api/2.0/mlflow/runs/log-batch', bearer, {
+      run_id: run,
+      metrics: [{ key: 'loss', value: 0.5, timestamp: 1, step: 0 }],
+      params: [{ key: 'lr', value: '0.1' }],
+      // a body claiming another actor changes nothing
+      actor: 'mallory',
+    });
+    await ok('POST', '/api/2.0/mlflow/runs/set-tag', alice, { run_id: run, key: 'k', value: 'v' });
+    const put = await fetch(
+      `${server.url}/api/2.0/mlflow-artifacts/artifacts/${exp}/${run}/artifacts/a.txt`,
+      { method: 'PUT', headers: { authorization: alice }, body: 'hello' },
+    );
+    expect(put.status).toBe(200);
+    await ok('POST', '/api/2.0/mlflow/runs/update', alice, { run_id: run, status: 'FINISHED' });
+    const run2 = (
+      (await ok('POST', '/api/2.0/mlflow/runs/create', alice, { experiment_id: exp }))['run'] as {
+        info: { run_id: string };
+      }
+    ).info.run_id;
+
+    // gRPC: the same credentials in `authorization` metadata
+    const address = `127.0.0.1:${server.app.get(IngestGrpcServer).port}`;
+    const raw = new ingestV1.MetricIngestServiceClient(address, grpc.credentials.createInsecure());
+    const meta = new grpc.Metadata();
+    meta.set('authorization', alice);
+    const batch: ingestV1.MetricBatch = {
+      clientId: 'workload',
+      clientBatchId: 'b1',
+      runs: [
+        { runId: run2, keys: ['acc'], keyIndex: [0], steps: [1], timestamps: [2], values: [0.9] },
+      ],
+    };
+    const acks = await new Promise<ingestV1.StreamMetricsResponse[]>((resolve, reject) => {
+      const got: ingestV1.StreamMetricsResponse[] = [];
+      const s = raw.streamMetrics(meta);
+      s.on('data', (a: ingestV1.StreamMetricsResponse) => got.push(a));
+      s.on('error', reject);
+      s.on('end', () => resolve(got));
+      s.write({ batch });
+      s.end();
+    });
+    expect(acks).toHaveLength(1);
+    // no credentials, or a user who may not write: refused
+    const refusal = (m: grpc.Metadata) =>
+      new Promise<number>((resolve) => {
+        const s = raw.streamMetrics(m);
+        s.on('data', () => undefined);
+        s.on('error', (e: grpc.ServiceError) => resolve(e.code));
+        s.on('end', () => resolve(0));
+        s.write({ batch: { ...batch, clientBatchId: 'b2' } });
+        s.end();
+      });
+    expect(await refusal(new grpc.Metadata())).toBe(grpc.status.UNAUTHENTICATED);
+    await ok('POST', '/api/2.0/mlflow/experiments/permissions/create', alice, {
+      experiment_id: exp,
+      username: 'bob',
+      permission: 'READ',
+    });
+    const bobMeta = new grpc.Metadata();
+    bobMeta.set('authorization', bob);
+    expect(await refusal(bobMeta)).toBe(grpc.status.PERMISSION_DENIED);
+    raw.close();
+
+    const written = await events.readAll(before);
+    expect(written.length).toBeGreaterThan(8);
+    const actors = new Map<string, string>();
+    for (const e of written) actors.set(`${e.type}@${e.position}`, e.metadata.actor);
+    expect([...new Set(actors.values())]).toEqual(['alice']);
+    expect(written.map((e) => e.type)).toEqual(
+      expect.arrayContaining([
+        'ExperimentCreated',
+        'RunCreated',
+        'MetricBatchIngested',
+        'ApiTokenCreated',
+      ]),
+    );
+  });
+
+  it('answers every kind of bad credential with a quick 401, and limits failed logins', async () => {
+    const bad: (string | undefined)[] = [
+      undefined,
+      '',
+      'Basic',
+      'Basic !!!not-base64!!!',
+      `Basic ${Buffer.from('no-colon').toString('base64')}`,
+      `Basic ${Buffer.from(':empty-user').toString('base64')}`,
+      basic('nobody', 'whatever-password'),
+      'Bearer',
+      'Bearer not-a-token',
+      `Bearer lft_${'0'.repeat(32)}_${'A'.repeat(43)}`,
+      'Digest username="x"',
+      `Basic ${'A'.repeat(10_000)}`,
+      `Bearer ${'x'.repeat(12_000)}`,
+    ];
+    for (const auth of bad) {
+      const res = await call(server, 'GET', '/api/2.0/mlflow/experiments/get', auth, {
+        experiment_id: '0',
+      });
+      expect([auth?.slice(0, 30), res.status]).toEqual([auth?.slice(0, 30), 401]);
+      expect(res.headers.get('www-authenticate')).toBe('Basic realm="mlflow"');
+      expect(res.text).toMatch(/not authenticated/);
+    }
+    // revoked and expired tokens
+    const made = await ok('POST', '/api/2.0/ledgerflow/tokens/create', bob, {
+      name: 'short',
+      expires_in_seconds: 1,
+    });
+    const expiring = `Bearer ${made['token'] as string}`;
+    expect((await call(server, 'GET', '/api/2.0/mlflow/users/current', expiring)).status).toBe(200);
+    const revokedToken = await ok('POST', '/api/2.0/ledgerflow/tokens/create', bob, {
+      name: 'revoked',
+    });
+    await ok('POST', '/api/2.0/ledgerflow/tokens/revoke', bob, {
+      token_id: (revokedToken['token_info'] as { token_id: string }).token_id,
+    });
+    expect(
+      (
+        await call(
+          server,
+          'GET',
+          '/api/2.0/mlflow/users/current',
+          `Bearer ${revokedToken['token'] as string}`,
+        )
+      ).status,
+    ).toBe(401);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await call(server, 'GET', '/api/2.0/mlflow/users/current', expiring)).status).toBe(401);
+    // another user's token cannot be revoked (answered as unknown)
+    const aliceToken = await ok('POST', '/api/2.0/ledgerflow/tokens/create', alice, {
+      name: 'mine',
+    });
+    const steal = await call(server, 'POST', '/api/2.0/ledgerflow/tokens/revoke', bob, {
+      token_id: (aliceToken['token_info'] as { token_id: string }).token_id,
+    });
+    expect(steal.status).toBe(404);
+    // wrong passwords: after 3 failures the user name is locked out for the window (429),
+    // even with the right password; the server keeps answering others
+    for (let i = 0; i < 3; i++)
+      expect(
+        (await call(server, 'GET', '/version', basic('carol', `wrong-${i}-password`))).status,
+      ).toBe(401);
+    const locked = await call(server, 'GET', '/version', carol);
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await call(server, 'GET', '/version', alice)).status).toBe(200);
+  });
+});
