@@ -1,5 +1,20 @@
 export * from './event-store.js';
-export { DuplicateEventIdError } from './append-preparation.js';
+export {
+  checkMaxCount,
+  DuplicateEventIdError,
+  prepareWrites,
+  sealEvent,
+  toRecordedEvent,
+  type PreparedEvent,
+  type PreparedWrite,
+  type SealedEvent,
+} from './append-preparation.js';
+// For adapters outside this library (MongoDB): the shared append checks and catch-up delivery.
+export {
+  AppendNotifier,
+  CatchUpSubscription,
+  type SubscriptionSource,
+} from './catch-up-subscription.js';
 export { InMemoryEventStore } from './in-memory-event-store.js';
 export {
   EVENT_LOG_FILE_NAME,

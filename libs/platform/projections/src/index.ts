@@ -29,3 +29,12 @@ export {
   SqliteReadModelStore,
   type SqliteReadModelStoreOptions,
 } from './sqlite-read-model-store.js';
+// For adapters outside this library (MongoDB): ownership of collection names, cached collections.
+export {
+  CollectionCatalog,
+  indexValueOf,
+  type CatalogEntry,
+  type IndexValue,
+} from './collection-catalog.js';
+export { cachedCopy, deepFreeze, DocumentCache, type CacheChanges } from './document-cache.js';
+export { SerialQueue } from './serial-queue.js';
