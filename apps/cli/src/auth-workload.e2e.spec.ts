@@ -125,6 +125,62 @@ describe('identity with auth on: search filtering, groups, actors, gRPC, bad cre
     expect((all['experiments'] as unknown[]).length).toBe(6);
   });
 
+  it('never leaks an unreadable registered model or version from a search, also after a rename', async () => {
+    const exp = (
+      await ok('POST', '/api/2.0/mlflow/experiments/create', alice, { name: 'reg-exp' })
+    )['experiment_id'] as string;
+    const run = (
+      (await ok('POST', '/api/2.0/mlflow/runs/create', alice, { experiment_id: exp }))['run'] as {
+        info: { run_id: string; artifact_uri: string };
+      }
+    ).info;
+    for (const name of ['open-model', 'secret-model']) {
+      await ok('POST', '/api/2.0/mlflow/registered-models/create', alice, { name });
+      await ok('POST', '/api/2.0/mlflow/model-versions/create', alice, {
+        name,
+        source: `${run.artifact_uri}/model`,
+        run_id: run.run_id,
+      });
+    }
+    await ok('POST', '/api/2.0/mlflow/registered-models/permissions/create', alice, {
+      name: 'secret-model',
+      username: 'bob',
+      permission: 'NO_PERMISSIONS',
+    });
+    const names = async (): Promise<[string[], string[]]> => {
+      const models = await ok('GET', '/api/2.0/mlflow/registered-models/search', bob, {
+        max_results: 1,
+      });
+      const all: string[] = ((models['registered_models'] ?? []) as { name: string }[]).map(
+        (m) => m.name,
+      );
+      let token = models['next_page_token'] as string | undefined;
+      while (token) {
+        const page = await ok('GET', '/api/2.0/mlflow/registered-models/search', bob, {
+          max_results: 1,
+          page_token: token,
+        });
+        all.push(...((page['registered_models'] ?? []) as { name: string }[]).map((m) => m.name));
+        token = page['next_page_token'] as string | undefined;
+      }
+      const versions = await ok('GET', '/api/2.0/mlflow/model-versions/search', bob, {});
+      return [all, ((versions['model_versions'] ?? []) as { name: string }[]).map((v) => v.name)];
+    };
+    expect(await names()).toEqual([['open-model'], ['open-model']]);
+    const get = await call(server, 'GET', '/api/2.0/mlflow/registered-models/get', bob, {
+      name: 'secret-model',
+    });
+    expect([get.status, get.text]).toEqual([403, 'Permission denied']);
+    // the grants follow a rename
+    await ok('POST', '/api/2.0/mlflow/registered-models/rename', alice, {
+      name: 'secret-model',
+      new_name: 'renamed-secret',
+    });
+    expect(await names()).toEqual([['open-model'], ['open-model']]);
+    const admins = await ok('GET', '/api/2.0/mlflow/registered-models/search', ADMIN, {});
+    expect(((admins['registered_models'] ?? []) as unknown[]).length).toBe(2);
+  });
+
   it('grants a team through a group; a user grant wins over the group', async () => {
     const id = (
       await ok('POST', '/api/2.0/mlflow/experiments/create', ADMIN, { name: 'team-exp' })

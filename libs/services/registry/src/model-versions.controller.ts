@@ -92,15 +92,18 @@ export class ModelVersionsController {
   }
 
   @Get('search')
-  async search(@Msg() msg: RequestMessage): Promise<object> {
+  async search(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const filter = msg.optionalString('filter');
     const pageToken = msg.optionalString('page_token');
-    const result = await this.queries.searchVersions({
-      maxResults: msg.optionalInt('max_results') ?? DEFAULT_MODEL_VERSIONS_PER_PAGE,
-      orderBy: msg.stringList('order_by'),
-      ...(filter === undefined || filter === '' ? {} : { filter }),
-      ...(pageToken === undefined || pageToken === '' ? {} : { pageToken }),
-    });
+    const result = await this.queries.searchVersions(
+      {
+        maxResults: msg.optionalInt('max_results') ?? DEFAULT_MODEL_VERSIONS_PER_PAGE,
+        orderBy: msg.stringList('order_by'),
+        ...(filter === undefined || filter === '' ? {} : { filter }),
+        ...(pageToken === undefined || pageToken === '' ? {} : { pageToken }),
+      },
+      await ctx.readScope?.registeredModels(),
+    );
     const out: Record<string, unknown> = {};
     if (result.versions.length > 0) out['model_versions'] = result.versions.map(modelVersionJson);
     if (result.nextPageToken !== undefined) out['next_page_token'] = result.nextPageToken;

@@ -77,15 +77,18 @@ export class RegisteredModelsController {
   }
 
   @Get('search')
-  async search(@Msg() msg: RequestMessage): Promise<object> {
+  async search(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const filter = msg.optionalString('filter');
     const pageToken = msg.optionalString('page_token');
-    const result = await this.queries.searchModels({
-      maxResults: msg.optionalInt('max_results') ?? DEFAULT_REGISTERED_MODELS_PER_PAGE,
-      orderBy: msg.stringList('order_by'),
-      ...(filter === undefined || filter === '' ? {} : { filter }),
-      ...(pageToken === undefined || pageToken === '' ? {} : { pageToken }),
-    });
+    const result = await this.queries.searchModels(
+      {
+        maxResults: msg.optionalInt('max_results') ?? DEFAULT_REGISTERED_MODELS_PER_PAGE,
+        orderBy: msg.stringList('order_by'),
+        ...(filter === undefined || filter === '' ? {} : { filter }),
+        ...(pageToken === undefined || pageToken === '' ? {} : { pageToken }),
+      },
+      await ctx.readScope?.registeredModels(),
+    );
     const out: Record<string, unknown> = {};
     if (result.models.length > 0)
       out['registered_models'] = result.models.map((m) => registeredModelJson(m.model, m.latest));

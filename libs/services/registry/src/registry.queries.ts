@@ -100,12 +100,17 @@ export class RegistryQueries {
     return this.version(name, target.version);
   }
 
-  async searchModels(query: RegistrySearch): Promise<{
+  /** `readable` (the caller's read scope) filters before the search, so paging stays right. */
+  async searchModels(
+    query: RegistrySearch,
+    readable?: (name: string) => boolean,
+  ): Promise<{
     models: { model: RegisteredModelDoc; latest: ModelVersionDoc[] }[];
     nextPageToken?: string;
   }> {
+    const all = await this.reader.scan<RegisteredModelDoc>(REGISTERED_MODELS);
     const result = searchRegisteredModels(
-      await this.reader.scan<RegisteredModelDoc>(REGISTERED_MODELS),
+      readable === undefined ? all : all.filter((m) => readable(m.name)),
       query,
     );
     const models = [];
@@ -118,8 +123,13 @@ export class RegistryQueries {
 
   async searchVersions(
     query: RegistrySearch,
+    readable?: (name: string) => boolean,
   ): Promise<{ versions: ModelVersionDoc[]; nextPageToken?: string }> {
-    return searchModelVersions(await this.reader.scan<ModelVersionDoc>(MODEL_VERSIONS), query);
+    const all = await this.reader.scan<ModelVersionDoc>(MODEL_VERSIONS);
+    return searchModelVersions(
+      readable === undefined ? all : all.filter((v) => readable(v.name)),
+      query,
+    );
   }
 
   /** Where a version's artifacts are: storage_location, else source (MLflow's download URI). */
