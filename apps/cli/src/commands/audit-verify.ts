@@ -1,7 +1,7 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { verifyAuditExport } from '@ledgerflow/contracts';
+import { AuditExportVerifier } from '@ledgerflow/contracts';
 import { EVENT_LOG_FILE_NAME, verifyEventLogFile } from '@ledgerflow/event-store';
 
 export interface AuditVerifyOptions {
@@ -11,21 +11,21 @@ export interface AuditVerifyOptions {
   readonly file?: string;
 }
 
-/** Lines of a file, synchronously iterable for the pure verifier (read line by line first). */
-async function readLines(path: string): Promise<string[]> {
-  const lines: string[] = [];
-  const rl = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-  for await (const line of rl) lines.push(line);
-  return lines;
-}
-
 /** `ledgerflow audit verify --file`: re-hashes an export with no server and no data dir. */
 async function verifyFile(file: string): Promise<number> {
   if (!existsSync(file)) {
     process.stderr.write(`audit verify: no such file ${file}\n`);
     return 2;
   }
-  const result = verifyAuditExport(await readLines(file));
+  // line by line: an export of any size verifies in bounded memory
+  const verifier = new AuditExportVerifier();
+  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  for await (const line of rl)
+    if (!verifier.push(line)) {
+      rl.close();
+      break;
+    }
+  const result = verifier.result();
   if (result.ok) {
     const anchor =
       result.fromPosition <= 1 ? 'from the genesis' : `anchored at prev_hash ${result.anchorHash}`;

@@ -138,58 +138,80 @@ function parseLine(text: string): ParsedLine & { position?: number; id?: string 
 }
 
 /**
+ * Checks an export line by line, without holding the file: push each line, then ask for the
+ * result. Stops at the first failure (later pushes are ignored).
+ */
+export class AuditExportVerifier {
+  private lineNo = 0;
+  private count = 0;
+  private prev: string | undefined;
+  private expected = 0;
+  private from = 0;
+  private anchor = GENESIS_HASH;
+  private failure: AuditExportVerification | undefined;
+
+  /** Checks one line (blank lines are ignored); false once the export has failed. */
+  push(text: string): boolean {
+    if (this.failure !== undefined) return false;
+    this.lineNo += 1;
+    if (text.trim() === '') return true;
+    const parsed = parseLine(text);
+    const fail = (reason: string): false => {
+      this.failure = {
+        ok: false,
+        count: this.count,
+        line: this.lineNo,
+        position: parsed.position ?? null,
+        eventId: parsed.id ?? null,
+        reason,
+      };
+      return false;
+    };
+    if ('error' in parsed) return fail(parsed.error);
+    const { fields, hash } = parsed;
+    if (this.prev === undefined) {
+      this.from = fields.position;
+      this.anchor = fields.prevHash;
+      if (fields.position === 1 && fields.prevHash !== GENESIS_HASH)
+        return fail('position 1 must link to the genesis hash');
+    } else {
+      if (fields.position !== this.expected)
+        return fail(
+          `expected position ${this.expected} next, found ${fields.position} (events missing or reordered)`,
+        );
+      if (fields.prevHash !== this.prev)
+        return fail(`prev_hash does not link to the hash of position ${fields.position - 1}`);
+    }
+    if (computeEventHash(fields) !== hash)
+      return fail('content does not match its hash (the event was edited)');
+    this.prev = hash;
+    this.expected = fields.position + 1;
+    this.count += 1;
+    return true;
+  }
+
+  /** The verdict on the lines pushed so far. */
+  result(): AuditExportVerification {
+    if (this.failure !== undefined) return this.failure;
+    return {
+      ok: true,
+      count: this.count,
+      fromPosition: this.from,
+      toPosition: this.count === 0 ? 0 : this.expected - 1,
+      anchorHash: this.anchor,
+      headHash: this.prev ?? this.anchor,
+    };
+  }
+}
+
+/**
  * Checks an export offline: every line parses, positions are contiguous, every prevHash links to
  * the previous line's hash (the first line's to GENESIS_HASH when it is position 1), and every hash
  * matches its line's content. Blank lines are ignored. A file that starts after position 1 is
  * anchored on its first prevHash; compare that with a trusted head to tie it to the full log.
  */
 export function verifyAuditExport(lines: Iterable<string>): AuditExportVerification {
-  let lineNo = 0;
-  let count = 0;
-  let prev: string | undefined;
-  let expected = 0;
-  let from = 0;
-  let anchor = GENESIS_HASH;
-  for (const text of lines) {
-    lineNo += 1;
-    if (text.trim() === '') continue;
-    const parsed = parseLine(text);
-    const fail = (reason: string) =>
-      ({
-        ok: false,
-        count,
-        line: lineNo,
-        position: parsed.position ?? null,
-        eventId: parsed.id ?? null,
-        reason,
-      }) as const;
-    if ('error' in parsed) return fail(parsed.error);
-    const { fields, hash } = parsed;
-    if (prev === undefined) {
-      from = fields.position;
-      anchor = fields.prevHash;
-      if (fields.position === 1 && fields.prevHash !== GENESIS_HASH)
-        return fail('position 1 must link to the genesis hash');
-    } else {
-      if (fields.position !== expected)
-        return fail(
-          `expected position ${expected} next, found ${fields.position} (events missing or reordered)`,
-        );
-      if (fields.prevHash !== prev)
-        return fail(`prev_hash does not link to the hash of position ${fields.position - 1}`);
-    }
-    if (computeEventHash(fields) !== hash)
-      return fail('content does not match its hash (the event was edited)');
-    prev = hash;
-    expected = fields.position + 1;
-    count += 1;
-  }
-  return {
-    ok: true,
-    count,
-    fromPosition: from,
-    toPosition: count === 0 ? 0 : expected - 1,
-    anchorHash: anchor,
-    headHash: prev ?? anchor,
-  };
+  const verifier = new AuditExportVerifier();
+  for (const line of lines) if (!verifier.push(line)) break;
+  return verifier.result();
 }
