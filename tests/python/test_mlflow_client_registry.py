@@ -100,6 +100,11 @@ def test_register_from_a_logged_model_and_load_by_stage_and_alias(
     v2 = mlflow.register_model(info2.model_uri, name)
     assert v2.version == "2"
     assert client.get_model_version(name, "2").source == f"models:/{info2.model_id}"
+    # the logged model lists the registry versions made from it, as MLflow's server records them
+    # (register_model then appends the same entry again on the client side, as against MLflow)
+    tagged = json.loads(client.get_logged_model(info2.model_id).tags["mlflow.modelVersions"])
+    assert tagged[0] == {"name": name, "version": "2"}
+    assert all(entry == {"name": name, "version": "2"} for entry in tagged)
 
     client.transition_model_version_stage(name, "1", "Production")
     client.set_registered_model_alias(name, "champion", "2")

@@ -14,6 +14,11 @@ import {
   type RegistryTag,
 } from '@ledgerflow/domain-registry';
 import {
+  loggedModelDecider,
+  loggedModelStream,
+  type LoggedModelCommand,
+} from '@ledgerflow/domain-tracking';
+import {
   AGGREGATE_STORE,
   type AggregateCommand,
   type AggregateStore,
@@ -25,6 +30,9 @@ import { modelNotFound, versionNotFound } from './registry.queries.js';
 import type { ResolvedSource } from './model-source.js';
 
 type AnyCommand = AggregateCommand<unknown, unknown, DomainEvent>;
+
+/** The logged-model tag listing the registry versions made from it (MLflow's mlflow.modelVersions). */
+const MODEL_VERSIONS_TAG = 'mlflow.modelVersions';
 
 type VersionEdit =
   | { readonly type: 'UpdateModelVersion'; readonly description: string }
@@ -138,13 +146,53 @@ export class RegistryCommands {
     );
   }
 
-  /** Registers a new version (READY); resolves to its number. */
+  /**
+   * Registers a new version (READY); resolves to its number. A version promoted from a 3.x logged
+   * model also lists itself in the logged model's `mlflow.modelVersions` tag (as MLflow's server
+   * does), in the same atomic append.
+   */
   async createModelVersion(
     name: string,
     input: ResolvedSource & { runLink: string; description: string; tags: readonly RegistryTag[] },
     metadata: EventMetadata,
   ): Promise<number> {
-    const result = await this.onModel(name, { type: 'CreateModelVersion', ...input }, metadata);
+    const modelId = await this.modelIdOf(name);
+    const modelStream = registeredModelStream(modelId);
+    const commands: AnyCommand[] = [
+      this.modelCommand(modelId, { type: 'CreateModelVersion', ...input }),
+    ];
+    if (input.loggedModelId !== '') {
+      const loggedModelId = input.loggedModelId;
+      commands.push({
+        stream: loggedModelStream(loggedModelId),
+        decider: loggedModelDecider,
+        // decided from `prepare`: the number is the one the model stream is about to give out
+        command: null,
+        prepare: async (): Promise<LoggedModelCommand> => {
+          const model = await this.aggregates.load(modelStream, registeredModelDecider);
+          const logged = await this.aggregates.load(
+            loggedModelStream(loggedModelId),
+            loggedModelDecider,
+          );
+          const entry = { name: model.state.name, version: String(model.state.lastVersion + 1) };
+          let listed: { name: string; version: string }[] = [];
+          try {
+            const parsed: unknown = JSON.parse(logged.state.tags.get(MODEL_VERSIONS_TAG) ?? '[]');
+            if (Array.isArray(parsed)) listed = parsed as { name: string; version: string }[];
+          } catch {
+            // an unreadable tag is replaced
+          }
+          if (!listed.some((v) => v.name === entry.name && v.version === entry.version))
+            listed = [...listed, entry];
+          return {
+            type: 'SetLoggedModelTags',
+            modelId: loggedModelId,
+            tags: [{ key: MODEL_VERSIONS_TAG, value: JSON.stringify(listed) }],
+          };
+        },
+      });
+    }
+    const result = await this.settle(this.aggregates.executeAll(commands, metadata));
     const created = result.events.find((e) => e.type === 'ModelVersionCreated');
     return (created?.data as { version: number }).version;
   }
