@@ -6,3 +6,4 @@ export * from './seaweedfs.js';
 export * from './load/metric-load.js';
 export * from './slow-event-store.js';
 export * from './kafka.js';
+export * from './ferretdb.js';

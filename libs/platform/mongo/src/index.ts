@@ -1,0 +1,13 @@
+export {
+  isDuplicateKeyOnly,
+  MONGO_CLIENT_OPTIONS,
+  openMongo,
+  type MongoHandle,
+  type MongoTarget,
+} from './mongo-connection.js';
+export {
+  MongoEventStore,
+  type EventDocument,
+  type CommitDocument,
+  type MongoEventStoreOptions,
+} from './mongo-event-store.js';

@@ -1,0 +1,204 @@
+import { MongoClient } from 'mongodb';
+import { WrongExpectedRevisionError } from '@ledgerflow/event-store';
+import {
+  describeEventStoreContract,
+  describeWithLocalMongo,
+  newTestEvent,
+  startLocalMongo,
+  type LocalMongo,
+} from '@ledgerflow/testing';
+import { MONGO_CLIENT_OPTIONS } from './mongo-connection.js';
+import { MongoEventStore, type EventDocument, type CommitDocument } from './mongo-event-store.js';
+
+let server: LocalMongo;
+let admin: MongoClient;
+let databases = 0;
+const newDatabase = (): string => `lf_es_${process.pid}_${(databases += 1)}`;
+
+function events(count: number): ReturnType<typeof newTestEvent>[] {
+  return Array.from({ length: count }, () => newTestEvent());
+}
+
+describeWithLocalMongo('MongoEventStore on a MongoDB-wire server', () => {
+  beforeAll(async () => {
+    server = await startLocalMongo();
+    admin = new MongoClient(server.uri, MONGO_CLIENT_OPTIONS);
+    await admin.connect();
+  }, 600_000);
+
+  afterAll(async () => {
+    await admin?.close();
+    await server?.stop();
+  });
+
+  describeEventStoreContract('MongoEventStore', async () => {
+    const database = newDatabase();
+    const store = await MongoEventStore.open({ uri: server.uri, database });
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        await admin.db(database).dropDatabase();
+      },
+    };
+  });
+
+  describe('several processes on one log (one client each)', () => {
+    let database: string;
+    let stores: MongoEventStore[];
+
+    beforeEach(async () => {
+      database = newDatabase();
+      stores = await Promise.all(
+        Array.from({ length: 4 }, () => MongoEventStore.open({ uri: server.uri, database })),
+      );
+    });
+
+    afterEach(async () => {
+      await Promise.all(stores.map((s) => s.close()));
+      await admin.db(database).dropDatabase();
+    });
+
+    it('concurrent appends with the same expected revision from different clients: exactly one wins', async () => {
+      await stores[0]!.append('contested', 'no_stream', events(1));
+      const attempts = await Promise.allSettled(
+        Array.from({ length: 16 }, (_, i) => stores[i % 4]!.append('contested', 0, events(2))),
+      );
+      const lost = attempts.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
+      expect(attempts.filter((a) => a.status === 'fulfilled')).toHaveLength(1);
+      expect(lost).toHaveLength(15);
+      expect(lost.every((a) => a.reason instanceof WrongExpectedRevisionError)).toBe(true);
+      expect(await stores[3]!.streamRevision('contested')).toBe(2);
+      expect((await stores[2]!.readAll(0)).map((e) => e.position)).toEqual([1, 2, 3]);
+      expect((await stores[1]!.verify()).ok).toBe(true);
+    });
+
+    it('interleaves appends from different clients into one gapless, verifiable chain', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          stores[i % 4]!.append(`stream-${i % 6}`, 'any', events(1 + (i % 3))),
+        ),
+      );
+      const total = results.reduce((n, r) => n + r.events.length, 0);
+      const all = await stores[0]!.readAll(0);
+      expect(all.map((e) => e.position)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+      for (let s = 0; s < 6; s++) {
+        const revisions = (await stores[1]!.readStream(`stream-${s}`)).map((e) => e.revision);
+        expect(revisions).toEqual(revisions.map((_, i) => i));
+      }
+      for (const r of results)
+        expect(all.slice(r.events[0]!.position - 1, r.lastPosition)).toEqual(r.events);
+      expect(await stores[2]!.verify()).toMatchObject({
+        ok: true,
+        count: total,
+        headPosition: total,
+      });
+    });
+
+    it('a subscription sees appends made through another client (by polling)', async () => {
+      const seen: number[] = [];
+      let done: () => void = () => undefined;
+      const all = new Promise<void>((resolve) => (done = resolve));
+      const sub = stores[0]!.subscribe(0, (batch) => {
+        seen.push(...batch.map((e) => e.position));
+        if (seen.length >= 5) done();
+      });
+      await stores[1]!.append('elsewhere', 'no_stream', events(2));
+      await stores[2]!.append('elsewhere', 1, events(3));
+      await all;
+      await sub.close();
+      expect(seen).toEqual([1, 2, 3, 4, 5]);
+    });
+  });
+
+  describe('a writer that dies after its commit point', () => {
+    let database: string;
+    let store: MongoEventStore;
+    beforeEach(async () => {
+      database = newDatabase();
+      store = await MongoEventStore.open({ uri: server.uri, database });
+    });
+    afterEach(async () => {
+      await store.close();
+      await admin.db(database).dropDatabase();
+    });
+
+    // The state a crash leaves: the commit document is stored, the events collection lacks all or
+    // the tail of its events (the copy inserts in order). Made by removing copied events behind
+    // the store's back.
+    async function crashAfterCommit(keep: number): Promise<{ ids: string[] }> {
+      await store.append('a', 'no_stream', events(2));
+      const result = await store.append('b', 'no_stream', events(3));
+      const collection = admin.db(database).collection<EventDocument>('ledger_events');
+      const lost = result.events.slice(keep).map((e) => e.position);
+      await collection.deleteMany({ _id: { $in: lost } });
+      const commit = await admin
+        .db(database)
+        .collection<CommitDocument>('ledger_commits')
+        .findOne({ _id: 3 });
+      expect(commit?.last).toBe(5);
+      return { ids: result.events.map((e) => e.id) };
+    }
+
+    it.each([0, 2])(
+      'is finished by the next process: the batch is readable, the chain verifies (%i of 3 copied)',
+      async (keep) => {
+        const { ids } = await crashAfterCommit(keep);
+        const next = await MongoEventStore.open({ uri: server.uri, database });
+        try {
+          expect(await next.streamRevision('b')).toBe(2);
+          expect((await next.readAll(2)).map((e) => e.id)).toEqual(ids);
+          expect(await next.verify()).toMatchObject({ ok: true, count: 5 });
+          const after = await next.append('b', 2, events(1));
+          expect(after.events[0]!.position).toBe(6);
+          expect(await next.verify()).toMatchObject({ ok: true, count: 6 });
+        } finally {
+          await next.close();
+        }
+      },
+    );
+
+    it('is finished by the next writer before it checks expected revisions', async () => {
+      await crashAfterCommit(0);
+      const next = await MongoEventStore.open({ uri: server.uri, database });
+      try {
+        // Without the roll-forward, stream b would look absent and no_stream would pass.
+        await expect(next.append('b', 'no_stream', events(1))).rejects.toBeInstanceOf(
+          WrongExpectedRevisionError,
+        );
+        expect((await next.verify()).ok).toBe(true);
+      } finally {
+        await next.close();
+      }
+    });
+  });
+
+  it('rejects a second event at the same (stream, revision) in the database itself', async () => {
+    const database = newDatabase();
+    const store = await MongoEventStore.open({ uri: server.uri, database });
+    try {
+      const [first] = (await store.append('s', 'no_stream', events(1))).events;
+      const collection = admin.db(database).collection<EventDocument>('ledger_events');
+      const clash = { ...(await collection.findOne({ _id: first!.position }))!, _id: 99, id: 'x' };
+      await expect(collection.insertOne(clash)).rejects.toMatchObject({ code: 11000 });
+    } finally {
+      await store.close();
+      await admin.db(database).dropDatabase();
+    }
+  });
+
+  it('reports an event written behind the chain head as a break', async () => {
+    const database = newDatabase();
+    const store = await MongoEventStore.open({ uri: server.uri, database });
+    try {
+      await store.append('s', 'no_stream', events(2));
+      const collection = admin.db(database).collection<EventDocument>('ledger_events');
+      const second = (await collection.findOne({ _id: 2 }))!;
+      await collection.updateOne({ _id: 2 }, { $set: { data: '{"tampered":true}' } });
+      expect(await store.verify()).toMatchObject({ ok: false, position: 2, eventId: second.id });
+    } finally {
+      await store.close();
+      await admin.db(database).dropDatabase();
+    }
+  });
+});
