@@ -1,9 +1,11 @@
+import { jest } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '@ledgerflow/config';
 import type { RunningServer } from '@ledgerflow/runtime';
 import { startEmbeddedServer } from './commands/server.js';
+import { resetPassword } from './commands/users.js';
 import { basic, call } from './testing/auth-client.js';
 import { testServerConfig } from './testing/test-config.js';
 
@@ -99,5 +101,75 @@ describe('authentication (auth on)', () => {
       ).status,
     ).toBe(200);
     expect((await call(server, 'GET', '/api/2.0/mlflow/users/current', bearer)).status).toBe(401);
+  });
+});
+
+describe('admin bootstrap and offline password reset', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-auth-bootstrap-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const start = () =>
+    startEmbeddedServer(
+      testServerConfig(path.join(dir, 'data'), {
+        auth: { ...loadConfig({}).auth, mode: 'basic', adminPassword: undefined },
+      }),
+    );
+
+  it('generates the first admin password, prints it once, and never uses a default', async () => {
+    const printed: string[] = [];
+    const spy = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      printed.push(args.map(String).join(' '));
+    });
+    let server: RunningServer | undefined;
+    try {
+      server = await start();
+    } finally {
+      spy.mockRestore();
+    }
+    const line = printed.find((l) => l.includes("created admin user 'admin' with password:"));
+    const password = /with password: (\S+)/.exec(line ?? '')?.[1];
+    expect(password).toMatch(/^[\w-]{24}$/);
+    expect(
+      (await call(server, 'GET', '/api/2.0/mlflow/users/current', basic('admin', password!)))
+        .status,
+    ).toBe(200);
+    for (const guess of ['password', 'password1234', 'admin'])
+      expect((await call(server, 'GET', '/version', basic('admin', guess))).status).toBe(401);
+    await server.close();
+
+    // a restart keeps the admin and prints nothing
+    const again: string[] = [];
+    const spy2 = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      again.push(args.map(String).join(' '));
+    });
+    try {
+      server = await start();
+    } finally {
+      spy2.mockRestore();
+    }
+    expect(again.join('\n')).not.toContain('password');
+    expect((await call(server, 'GET', '/version', basic('admin', password!))).status).toBe(200);
+    await server.close();
+
+    // lost it: `ledgerflow users reset-password admin --admin` with the server stopped
+    process.env['LEDGERFLOW_NEW_PASSWORD'] = 'recovered-password-1';
+    const logged = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(
+        await resetPassword({ username: 'admin', admin: true, dataDir: path.join(dir, 'data') }),
+      ).toBe(0);
+    } finally {
+      logged.mockRestore();
+      delete process.env['LEDGERFLOW_NEW_PASSWORD'];
+    }
+    server = await start();
+    expect(
+      (await call(server, 'GET', '/version', basic('admin', 'recovered-password-1'))).status,
+    ).toBe(200);
+    expect((await call(server, 'GET', '/version', basic('admin', password!))).status).toBe(401);
+    await server.close();
   });
 });

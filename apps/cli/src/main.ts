@@ -40,6 +40,25 @@ program
     process.exitCode = await rebuildReadModels({ readModel, dataDir: opts.dataDir });
   });
 
+program
+  .command('users')
+  .description('manage users in the data directory (the server must be stopped)')
+  .command('reset-password')
+  .description(
+    "set a user's password (creating the user if absent); LEDGERFLOW_NEW_PASSWORD, or a generated one printed once",
+  )
+  .argument('<username>', 'user name')
+  .option('--admin', 'make the user an admin')
+  .option('--data-dir <dir>', 'data directory (env LEDGERFLOW_DATA_DIR)')
+  .action(async (username: string, opts: { admin?: boolean; dataDir?: string }) => {
+    const { resetPassword } = await import('./commands/users.js');
+    process.exitCode = await resetPassword({
+      username,
+      admin: opts.admin === true,
+      dataDir: opts.dataDir,
+    });
+  });
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be an integer >= 1');
