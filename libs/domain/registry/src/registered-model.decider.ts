@@ -47,7 +47,9 @@ export type RegisteredModelCommand =
       readonly archiveExistingVersions: boolean;
       readonly expectedRevision?: number;
     }
-  | { readonly type: 'DeleteModelVersion'; readonly version: number };
+  | { readonly type: 'DeleteModelVersion'; readonly version: number }
+  /** Emits nothing; refuses unless the version is live (guards edits on the version's own stream). */
+  | { readonly type: 'RequireLiveModelVersion'; readonly version: number };
 
 export interface VersionPlacement {
   readonly stage: ModelVersionStage;
@@ -285,6 +287,10 @@ export const registeredModelDecider: Decider<
           },
         ];
       }
+      case 'RequireLiveModelVersion':
+        requireModel(state);
+        requireVersion(state, command.version);
+        return [];
       case 'DeleteModelVersion': {
         requireModel(state);
         const current = requireVersion(state, command.version);

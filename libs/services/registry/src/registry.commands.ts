@@ -238,6 +238,8 @@ export class RegistryCommands {
     await this.settle(
       this.aggregates.executeAll(
         [
+          // taken first, so the edit waits for (and is checked after) any change to the model
+          this.modelCommand(modelId, { type: 'RequireLiveModelVersion', version }),
           {
             stream: modelVersionStream(modelId, version),
             decider: modelVersionDecider,

@@ -41,8 +41,9 @@ export const registryProjection: Projection = {
   name: 'registry',
   version: 1,
   collections: [
-    { name: REGISTERED_MODELS, indexes: ['name'] },
-    { name: MODEL_VERSIONS, indexes: ['model_id', 'name', 'run_id'] },
+    // cached: searches scan these collections, and readers then cost no I/O or parsing
+    { name: REGISTERED_MODELS, indexes: ['name'], cached: true },
+    { name: MODEL_VERSIONS, indexes: ['model_id', 'name', 'run_id'], cached: true },
   ],
   async apply(event: RecordedEvent, w: ReadModelWriter): Promise<void> {
     if (!isRegistryEvent(event)) return;
