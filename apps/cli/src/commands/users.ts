@@ -1,8 +1,6 @@
 import { userInfo } from 'node:os';
 import { loadConfig } from '@ledgerflow/config';
-import type { DomainEvent } from '@ledgerflow/contracts';
 import { userDecider, userStream, type UserCommand } from '@ledgerflow/domain-identity';
-import type { AggregateCommand } from '@ledgerflow/event-store';
 import { openEmbeddedPlatform } from '@ledgerflow/runtime';
 import { ALL_PROJECTIONS } from '@ledgerflow/service-embedded';
 import { generatePassword, hashPassword, MIN_PASSWORD_LENGTH } from '@ledgerflow/service-identity';
