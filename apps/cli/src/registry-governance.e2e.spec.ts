@@ -9,7 +9,8 @@ import {
 } from '@ledgerflow/domain-registry';
 import type { RunningServer } from '@ledgerflow/runtime';
 import { FakeClock } from '@ledgerflow/testing';
-import { auditExport } from './commands/audit.js';
+import { GovernanceService } from '@ledgerflow/service-registry';
+import { auditAsOf, auditExport, auditReplay, auditTimeline } from './commands/audit.js';
 import { auditVerify } from './commands/audit-verify.js';
 import { startEmbeddedServer } from './commands/server.js';
 import { basic, call, type CallResult } from './testing/auth-client.js';
@@ -355,6 +356,47 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       );
       expect(entries.find((e) => e.action === 'reject_request')!.reason).toBe('calibration is off');
       expect(entries.some((e) => e.action === 'set_alias')).toBe(false);
+    });
+
+    it('closes overdue requests by the expiry sweep, without anyone touching them', async () => {
+      await api('POST', 'mlflow/transition-requests/create', BOB, {
+        name: 'fraud',
+        version: '1',
+        alias: 'champion',
+        comment: 'back to v1?',
+      });
+      const governance = server.app.get(GovernanceService);
+      expect(await governance.expireDue()).toBe(0);
+      clock.advance(7 * DAY + 1);
+      expect(await governance.expireDue()).toBe(1);
+      const entries = await timeline('fraud', 1);
+      expect(entries.at(-1)).toMatchObject({ actor: 'system', action: 'expire_request' });
+      expect(await aliasOf('fraud', 'champion')).toBe(2);
+    });
+
+    it('prints the timeline, as-of and replay through the CLI', async () => {
+      process.env['MLFLOW_TRACKING_USERNAME'] = 'admin';
+      process.env['MLFLOW_TRACKING_PASSWORD'] = 'admin-password-123';
+      try {
+        const t = await quiet(() => auditTimeline('fraud', '2', { server: server.url }));
+        expect(t.code).toBe(0);
+        expect(t.out).toMatch(/bob\s+requested version 2 → alias @champion .*why: recall \+4%/);
+        expect(t.out).toMatch(
+          /erin\s+set alias @champion to version 2\s+why: ship it\s+approvals: carol \("checked the eval"\), erin \("ship it"\)\s+\[correlation [\w-]+\]/,
+        );
+        const a = await quiet(() =>
+          auditAsOf(String(clock.now()), 'fraud', { server: server.url }),
+        );
+        expect(a.out).toContain('fraud: Production: 1; None: 2, 3; @champion=2');
+        const r = await quiet(() => auditReplay('fraud', { server: server.url }));
+        expect(r.out).toContain('approved by: carol ("checked the eval"), erin ("ship it")');
+        const missing = await quiet(() => auditTimeline('nope', undefined, { server: server.url }));
+        expect(missing.code).toBe(1);
+        expect(missing.err).toContain('404');
+      } finally {
+        delete process.env['MLFLOW_TRACKING_USERNAME'];
+        delete process.env['MLFLOW_TRACKING_PASSWORD'];
+      }
     });
 
     it('keeps comments on versions, editable only by their author', async () => {

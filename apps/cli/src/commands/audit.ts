@@ -191,15 +191,13 @@ export function auditAsOf(
 ): Promise<number> {
   return printQuery(options, 'as-of', { timestamp: instant, name }, 'audit as-of', (body) => {
     const models = (body['registered_models'] ?? []) as AsOfModel[];
-    const lines = [
-      `Registry as of ${iso(body['as_of'])} (log position ${String(body['position'])})`,
-    ];
+    const lines = [`Registry as of ${iso(body['as_of'])}: ${models.length} registered model(s)`];
     for (const m of models) {
-      const stages = Object.entries(m.stages)
-        .filter(([, vs]) => vs.length > 0)
-        .map(([s, vs]) => `${s}: ${vs.join(', ')}`);
+      const stages = ['Production', 'Staging', 'Archived', 'None']
+        .filter((s) => (m.stages[s] ?? []).length > 0)
+        .map((s) => `${s}: ${(m.stages[s] ?? []).join(', ')}`);
       const aliases = Object.entries(m.aliases).map(([a, v]) => `@${a}=${v}`);
-      lines.push(`  ${m.name}: ${[...stages, ...aliases].join('; ') || 'no stages or aliases'}`);
+      lines.push(`  ${m.name}: ${[...stages, ...aliases].join('; ') || 'no versions'}`);
     }
     return `${lines.join('\n')}\n`;
   });
