@@ -127,9 +127,10 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def _start_server(tmp: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def _start_server(tmp: Path, log: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """Builds if needed, snapshots the build and starts a server from it; returns it and its URL.
-    A snapshot caught half-written by a concurrent build fails to start and is retried."""
+    A snapshot caught half-written by a concurrent build fails to start and is retried.
+    `env` adds settings (LEDGERFLOW_*) to the server's environment."""
     problem = ""
     for attempt in range(1, START_ATTEMPTS + 1):
         build_dir = tmp / f"build-{attempt}"
@@ -144,6 +145,7 @@ def _start_server(tmp: Path, log: Path) -> tuple[subprocess.Popen, str]:
                     stdin=subprocess.DEVNULL,
                     stdout=log_fh,
                     stderr=subprocess.STDOUT,
+                    env={**os.environ, **(env or {})},
                 )
             return proc, _wait_ready(proc, log)
         except (OSError, RuntimeError, subprocess.SubprocessError) as e:
@@ -178,6 +180,31 @@ def ledgerflow_server(request: pytest.FixtureRequest):
             _stop(proc)
             if request.session.testsfailed > failed_before:
                 print(f"\n--- ledgerflow server log ({log}), last lines ---\n{_tail(log)}")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+AUTH_ADMIN_PASSWORD = "pytest-admin-password-1"
+
+
+@pytest.fixture(scope="session")
+def ledgerflow_auth_server(request: pytest.FixtureRequest):
+    """A second server with auth on (LEDGERFLOW_AUTH=basic, admin `admin`), started on first use."""
+    (ROOT / "tmp").mkdir(exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="pytest-ledgerflow-auth-", dir=ROOT / "tmp"))
+    log = tmp / "server.log"
+    failed_before = request.session.testsfailed
+    proc = None
+    try:
+        proc, url = _start_server(
+            tmp, log, {"LEDGERFLOW_AUTH": "basic", "LEDGERFLOW_ADMIN_PASSWORD": AUTH_ADMIN_PASSWORD}
+        )
+        yield url
+    finally:
+        if proc is not None:
+            _stop(proc)
+            if request.session.testsfailed > failed_before:
+                print(f"\n--- ledgerflow auth server log ({log}), last lines ---\n{_tail(log)}")
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
 

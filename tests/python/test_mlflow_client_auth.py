@@ -1,0 +1,169 @@
+"""The official MLflow client against a Ledgerflow server with auth on (LEDGERFLOW_AUTH=basic):
+basic credentials and API tokens for tracking and artifact calls, PERMISSION_DENIED for a READ
+user's writes, and MLflow's own auth client (get_app_client("basic-auth")) managing users and
+permissions."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+import uuid
+
+import mlflow
+import mlflow.server
+import pytest
+import requests
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from conftest import AUTH_ADMIN_PASSWORD
+
+PASSWORD = "pytest-user-password"
+
+
+def _as(monkeypatch: pytest.MonkeyPatch, username: str | None = None, password: str | None = None, token: str | None = None) -> None:
+    for var in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    if username is not None:
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", username)
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password or "")
+    if token is not None:
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
+
+
+def _auth_client(url: str):
+    return mlflow.server.get_app_client("basic-auth", tracking_uri=url)
+
+
+def _new_user(monkeypatch: pytest.MonkeyPatch, url: str, prefix: str) -> str:
+    _as(monkeypatch, "admin", AUTH_ADMIN_PASSWORD)
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    user = _auth_client(url).create_user(name, PASSWORD)
+    assert user.username == name and user.is_admin is False
+    return name
+
+
+def _create_token(url: str, username: str) -> str:
+    req = urllib.request.Request(
+        f"{url}/api/2.0/ledgerflow/tokens/create",
+        data=json.dumps({"name": "pytest"}).encode(),
+        headers={
+            "content-type": "application/json",
+            "authorization": "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode(),
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as res:
+        return json.loads(res.read())["token"]
+
+
+def _tracking_and_artifacts(url: str, tmp_path, label: str) -> str:
+    client = MlflowClient(tracking_uri=url)
+    exp_id = client.create_experiment(f"auth-{label}-{uuid.uuid4().hex[:8]}")
+    run = client.create_run(exp_id)
+    run_id = run.info.run_id
+    client.log_param(run_id, "lr", "0.1")
+    client.log_metric(run_id, "loss", 0.25, step=1)
+    client.log_batch(run_id, metrics=[mlflow.entities.Metric("acc", 0.9, 0, 2)])
+    f = tmp_path / f"{label}.txt"
+    f.write_text(f"hello {label}")
+    client.log_artifact(run_id, str(f))
+    assert [a.path for a in client.list_artifacts(run_id)] == [f"{label}.txt"]
+    out = client.download_artifacts(run_id, f"{label}.txt", str(tmp_path / "dl"))
+    assert open(out).read() == f"hello {label}"
+    client.set_terminated(run_id)
+    got = client.get_run(run_id)
+    assert got.data.params == {"lr": "0.1"} and got.data.metrics["loss"] == 0.25
+    return run_id
+
+
+def test_anonymous_calls_are_refused(ledgerflow_auth_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _as(monkeypatch)
+    with pytest.raises(MlflowException) as e:
+        MlflowClient(tracking_uri=ledgerflow_auth_server).search_experiments()
+    assert e.value.error_code == "UNAUTHENTICATED"
+
+
+def test_basic_auth_tracking_and_artifacts(ledgerflow_auth_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    alice = _new_user(monkeypatch, ledgerflow_auth_server, "alice")
+    _as(monkeypatch, alice, PASSWORD)
+    run_id = _tracking_and_artifacts(ledgerflow_auth_server, tmp_path, "basic")
+    # the run records who made it
+    assert MlflowClient(tracking_uri=ledgerflow_auth_server).get_run(run_id).info.status == "FINISHED"
+    _as(monkeypatch, alice, "wrong-password-123")
+    with pytest.raises(MlflowException) as e:
+        MlflowClient(tracking_uri=ledgerflow_auth_server).get_run(run_id)
+    assert e.value.error_code == "UNAUTHENTICATED"
+
+
+def test_token_auth_tracking_and_artifacts(ledgerflow_auth_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    carol = _new_user(monkeypatch, ledgerflow_auth_server, "carol")
+    token = _create_token(ledgerflow_auth_server, carol)
+    _as(monkeypatch, token=token)
+    _tracking_and_artifacts(ledgerflow_auth_server, tmp_path, "token")
+
+
+def test_read_user_is_denied_writes_until_granted(ledgerflow_auth_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    url = ledgerflow_auth_server
+    owner = _new_user(monkeypatch, url, "owner")
+    reader = _new_user(monkeypatch, url, "reader")
+    _as(monkeypatch, owner, PASSWORD)
+    client = MlflowClient(tracking_uri=url)
+    exp_id = client.create_experiment(f"auth-shared-{uuid.uuid4().hex[:8]}")
+    run_id = client.create_run(exp_id).info.run_id
+
+    # default permission READ: the reader can read, not write
+    _as(monkeypatch, reader, PASSWORD)
+    client = MlflowClient(tracking_uri=url)
+    assert client.get_run(run_id).info.run_id == run_id
+    for write in (
+        lambda: client.log_metric(run_id, "loss", 1.0),
+        lambda: client.set_tag(run_id, "k", "v"),
+        lambda: client.create_run(exp_id),
+        lambda: client.delete_run(run_id),
+    ):
+        with pytest.raises(MlflowException) as e:
+            write()
+        assert e.value.error_code == "PERMISSION_DENIED"
+    f = tmp_path / "denied.txt"
+    f.write_text("x")
+    # the artifact repository raises requests' HTTPError with the server's answer
+    with pytest.raises(requests.HTTPError) as http_error:
+        client.log_artifact(run_id, str(f))
+    assert http_error.value.response.status_code == 403
+    assert "Permission denied" in str(http_error.value)
+
+    # the owner (MANAGE as creator) grants EDIT with MLflow's auth client; then the write works
+    _as(monkeypatch, owner, PASSWORD)
+    auth = _auth_client(url)
+    auth.grant_user_permission(reader, "experiment", exp_id, "EDIT")
+    result = auth.get_user_permission(reader, "experiment", exp_id)
+    assert (result.allowed, result.permission) == (True, "EDIT")
+    _as(monkeypatch, reader, PASSWORD)
+    MlflowClient(tracking_uri=url).log_metric(run_id, "loss", 1.0)
+    with pytest.raises(MlflowException) as e:
+        MlflowClient(tracking_uri=url).delete_run(run_id)  # EDIT does not allow delete
+    assert e.value.error_code == "PERMISSION_DENIED"
+
+    # a non-admin cannot manage users
+    with pytest.raises(MlflowException) as e:
+        _auth_client(url).create_user(f"x-{uuid.uuid4().hex[:6]}", PASSWORD)
+    assert e.value.error_code == "PERMISSION_DENIED"
+
+
+def test_auth_client_manages_users(ledgerflow_auth_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = ledgerflow_auth_server
+    name = _new_user(monkeypatch, url, "dave")
+    auth = _auth_client(url)
+    assert auth.get_user(name).username == name
+    auth.update_user_admin(name, True)
+    assert auth.get_user(name).is_admin is True
+    auth.update_user_password(name, "a-new-password-99")
+    _as(monkeypatch, name, "a-new-password-99")
+    assert MlflowClient(tracking_uri=url).search_experiments() is not None
+    _as(monkeypatch, "admin", AUTH_ADMIN_PASSWORD)
+    auth.delete_user(name)
+    with pytest.raises(MlflowException) as e:
+        auth.get_user(name)
+    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
