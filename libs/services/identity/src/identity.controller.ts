@@ -19,6 +19,9 @@ import { verifyPassword } from './credentials.js';
 import type { GrantDoc, TokenDoc, UserDoc } from './identity.projection.js';
 import { IdentityService } from './identity.service.js';
 
+/** Longest token lifetime that may be asked for. */
+const MAX_TOKEN_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
 type AuthedRequest = FastifyRequest & { ledgerflowAuth?: Principal };
 
 const PREFIXES = (path: string, versions: readonly string[] = ['2.0']): string[] =>
@@ -354,8 +357,10 @@ export class LedgerflowIdentityController {
     if (username === undefined)
       throw invalidParameter("Missing value for required parameter 'username'.");
     const ttl = msg.optionalInt('expires_in_seconds');
-    if (ttl !== undefined && ttl <= 0)
-      throw invalidParameter('expires_in_seconds must be a positive number of seconds.');
+    if (ttl !== undefined && (ttl <= 0 || ttl > MAX_TOKEN_TTL_SECONDS))
+      throw invalidParameter(
+        `expires_in_seconds must be between 1 and ${MAX_TOKEN_TTL_SECONDS} (ten years).`,
+      );
     const { token, doc } = await this.identity.createToken(
       username,
       msg.optionalString('name') ?? '',
