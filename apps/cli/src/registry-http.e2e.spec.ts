@@ -298,6 +298,40 @@ describe('model registry over MLflow REST (embedded server)', () => {
     ).toBe(404);
   });
 
+  it('accepts a local source only inside the local artifact directory of its run', async () => {
+    const root = path.join(dataDir, 'local-artifacts');
+    const exp = await ok(
+      post('experiments/create', { name: 'local-exp', artifact_location: root }),
+    );
+    const run = await ok(
+      post('runs/create', { experiment_id: exp['experiment_id'], start_time: 1 }),
+    );
+    const info = (run['run'] as { info: { run_id: string; artifact_uri: string } }).info;
+    expect(info.artifact_uri.startsWith(root)).toBe(true);
+    await ok(post('registered-models/create', { name: 'local-model' }));
+    const inside = await post('model-versions/create', {
+      name: 'local-model',
+      source: `${info.artifact_uri}/model`,
+      run_id: info.run_id,
+    });
+    expect(inside.status).toBe(200);
+    expect(
+      await ok(get('model-versions/get-download-uri', { name: 'local-model', version: '1' })),
+    ).toEqual({ artifact_uri: `${info.artifact_uri}/model` });
+    for (const source of [`${root}/other`, `${info.artifact_uri}/../../escape`, `${root}`]) {
+      const r = await post('model-versions/create', {
+        name: 'local-model',
+        source,
+        run_id: info.run_id,
+      });
+      expect({ source, status: r.status, code: r.body['error_code'] }).toEqual({
+        source,
+        status: 400,
+        code: 'INVALID_PARAMETER_VALUE',
+      });
+    }
+  });
+
   it('answers bad input with MLflow error codes and stores nothing', async () => {
     const runId = await registerVersions('bad-input', 2);
     await ok(del('model-versions/delete', { name: 'bad-input', version: '2' }));

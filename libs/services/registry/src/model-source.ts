@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { invalidParameter, MlflowError } from '@ledgerflow/contracts';
 import { canonicalStage, parseVersionNumber } from '@ledgerflow/domain-registry';
 import type { LoggedModelQueries, TrackingQueries } from '@ledgerflow/service-tracking';
@@ -33,13 +34,27 @@ function rejectRelativePaths(source: string): void {
     if (next === decoded) break;
     decoded = next;
   }
-  const path = decoded.replace(/^[a-zA-Z][\w+.-]*:(\/\/[^/]*)?/, '');
-  if (path.split(/[/\\]/).some((seg) => seg === '..')) {
+  const rest = decoded.replace(/^[a-zA-Z][\w+.-]*:(\/\/[^/]*)?/, '');
+  if (rest.split(/[/\\]/).some((seg) => seg === '..')) {
     throw badSource(
       source,
       'If supplying a source as an http, https, local file path, ftp, objectstore, or mlflow-artifacts uri, an absolute path must be provided without relative path references present. Please provide an absolute path.',
     );
   }
+}
+
+/** A local source's absolute, normalised path (undefined for a Windows path or a relative one). */
+function localPath(uri: string): string | undefined {
+  let p = uri;
+  if (/^file:/i.test(p)) {
+    try {
+      p = decodeURIComponent(p.replace(/^file:(\/\/[^/]*)?/i, ''));
+    } catch {
+      return undefined;
+    }
+  }
+  if (!p.startsWith('/')) return undefined;
+  return path.posix.resolve(p).replace(/\/+$/, '') || '/';
 }
 
 function isLocal(source: string): boolean {
@@ -63,6 +78,18 @@ export async function resolveModelSource(
   let loggedModelId = input.loggedModelId;
   let storageLocation = source;
   if (isLocal(source)) {
+    // allowed only inside the local artifact directory of the run named by run_id
+    if (runId !== '') {
+      const run = await deps.tracking.run(runId);
+      const root = isLocal(run.artifact_uri) ? localPath(run.artifact_uri) : undefined;
+      const target = localPath(source);
+      if (
+        root !== undefined &&
+        target !== undefined &&
+        (target === root || target.startsWith(`${root}/`))
+      )
+        return { source, storageLocation: source, runId, loggedModelId };
+    }
     throw badSource(
       source,
       'To use a local path as a model version source, the run_id request parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the run_id.',
