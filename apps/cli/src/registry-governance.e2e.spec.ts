@@ -374,6 +374,16 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       expect(await aliasOf('fraud', 'champion')).toBe(2);
     });
 
+    it('refuses deleting a version that holds a protected alias', async () => {
+      const res = await call(server, 'DELETE', '/api/2.0/mlflow/model-versions/delete', ALICE, {
+        name: 'fraud',
+        version: '2',
+      });
+      expect(res.status).toBe(403);
+      expect(res.json['message']).toContain('rule aliases.champion.approvals');
+      expect(await aliasOf('fraud', 'champion')).toBe(2);
+    });
+
     it('prints the timeline, as-of and replay through the CLI', async () => {
       process.env['MLFLOW_TRACKING_USERNAME'] = 'admin';
       process.env['MLFLOW_TRACKING_PASSWORD'] = 'admin-password-123';

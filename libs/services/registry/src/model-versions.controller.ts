@@ -42,7 +42,9 @@ export class ModelVersionsController {
       {
         source,
         runId: msg.optionalString('run_id') ?? '',
+        hasRunId: msg.has('run_id'),
         loggedModelId: msg.optionalString('model_id') ?? '',
+        hasModelId: msg.has('model_id'),
       },
       { tracking: this.tracking, loggedModels: this.loggedModels, registry: this.queries },
     );
@@ -83,6 +85,8 @@ export class ModelVersionsController {
   async delete(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const name = modelName(msg);
     const version = versionOf(msg);
+    // the aliases a deletion removes are governed like any alias change
+    await this.governance.authorizeVersionDelete(name, version, ctx.actor);
     await this.commands.onModel(
       name,
       { type: 'DeleteModelVersion', version },

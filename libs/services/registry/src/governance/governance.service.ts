@@ -156,6 +156,22 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
     authorizeDirectChange(p, target, await this.principal(actor, p.policy));
   }
 
+  /**
+   * Deleting a version removes the aliases that point at it: each is an alias change the policy
+   * must allow directly, or a protected alias could be dropped without its approvals.
+   */
+  async authorizeVersionDelete(name: string, version: number, actor: string): Promise<void> {
+    const m = await this.model(name);
+    const aliases = [...m.state.aliases].filter(([, v]) => v === version).map(([a]) => a);
+    if (aliases.length === 0) return;
+    const p = await this.effectivePolicy(m);
+    const who = await this.principal(actor, p.policy);
+    for (const alias of aliases.sort()) {
+      if (ruleFor(p.policy, { kind: 'alias', alias }) === undefined) continue;
+      authorizeDirectChange(p, { kind: 'alias', alias }, who);
+    }
+  }
+
   // ------------------------------------------------------------ policies
 
   async setPolicy(
