@@ -179,6 +179,42 @@ describe('identity with auth on: search filtering, groups, actors, gRPC, bad cre
     expect(await names()).toEqual([['open-model'], ['open-model']]);
     const admins = await ok('GET', '/api/2.0/mlflow/registered-models/search', ADMIN, {});
     expect(((admins['registered_models'] ?? []) as unknown[]).length).toBe(2);
+
+    // registering a version needs read on what it is registered from, not only edit on the model
+    await ok('POST', '/api/2.0/mlflow/registered-models/permissions/create', alice, {
+      name: 'open-model',
+      username: 'bob',
+      permission: 'EDIT',
+    });
+    const privateExp = (
+      await ok('POST', '/api/2.0/mlflow/experiments/create', alice, { name: 'private-exp' })
+    )['experiment_id'] as string;
+    await ok('POST', '/api/2.0/mlflow/experiments/permissions/create', alice, {
+      experiment_id: privateExp,
+      username: 'bob',
+      permission: 'NO_PERMISSIONS',
+    });
+    const privateRun = (
+      (await ok('POST', '/api/2.0/mlflow/runs/create', alice, { experiment_id: privateExp }))[
+        'run'
+      ] as { info: { run_id: string; artifact_uri: string } }
+    ).info;
+    for (const body of [
+      { source: `${privateRun.artifact_uri}/model`, run_id: privateRun.run_id },
+      { source: `runs:/${privateRun.run_id}/model` },
+      { source: `${privateRun.artifact_uri}/model` },
+    ]) {
+      const res = await call(server, 'POST', '/api/2.0/mlflow/model-versions/create', bob, {
+        name: 'open-model',
+        ...body,
+      });
+      expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), 403]);
+    }
+    await ok('POST', '/api/2.0/mlflow/model-versions/create', bob, {
+      name: 'open-model',
+      source: `${run.artifact_uri}/model`,
+      run_id: run.run_id,
+    });
   });
 
   it('grants a team through a group; a user grant wins over the group', async () => {

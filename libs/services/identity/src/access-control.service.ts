@@ -200,7 +200,11 @@ export class AccessControlService implements AccessControl {
         return named === undefined || named === principal.username;
       }
       case 'resource':
-        return this.allowedOn(principal, rule.capability, rule.target, call);
+        if (!(await this.allowedOn(principal, rule.capability, rule.target, call))) return false;
+        for (const extra of rule.also ?? [])
+          if (!(await this.allowedOn(principal, extra.capability, extra.target, call)))
+            return false;
+        return true;
     }
   }
 
@@ -285,6 +289,26 @@ export class AccessControlService implements AccessControl {
           id === undefined ? 'unknown' : { type: 'experiment', id: canonicalExperimentId(id) },
         ];
       }
+      case 'model_source': {
+        const anchors: Anchor[] = [];
+        const runId = field(() => msg.optionalString('run_id'));
+        if (runId !== undefined) anchors.push(await this.runAnchor(runId));
+        const modelId = field(() => msg.optionalString('model_id'));
+        if (modelId !== undefined) anchors.push(await this.loggedModelAnchor(modelId));
+        const source = field(() => msg.optionalString('source')) ?? '';
+        const run = /^runs:\/+([^/]+)/i.exec(source);
+        if (run !== null) anchors.push(await this.runAnchor(run[1]!));
+        const model = /^models:\/+(m-[^/]+)/i.exec(source);
+        if (model !== null) anchors.push(await this.loggedModelAnchor(model[1]!));
+        const proxied = /^mlflow-artifacts:(?:\/\/[^/]*)?\/*(.*)$/i.exec(source);
+        if (proxied !== null) {
+          const id = experimentOfArtifactPath(proxied[1]);
+          anchors.push(
+            id === undefined ? 'unknown' : { type: 'experiment', id: canonicalExperimentId(id) },
+          );
+        }
+        return anchors.length === 0 ? ['none'] : anchors;
+      }
       case 'resource_field': {
         const type = field(() => msg.optionalString('resource_type'));
         const id = field(() => msg.optionalId('resource_id'));
@@ -294,6 +318,13 @@ export class AccessControlService implements AccessControl {
         return ['unknown'];
       }
     }
+  }
+
+  private async loggedModelAnchor(modelId: string): Promise<Anchor> {
+    const doc = await this.reader.get<{ experiment_id?: unknown }>(LOGGED_MODELS, modelId);
+    return typeof doc?.experiment_id === 'string'
+      ? { type: 'experiment', id: doc.experiment_id }
+      : 'unknown';
   }
 
   private async runAnchor(runId: string): Promise<Anchor> {

@@ -23,6 +23,9 @@ export type Target =
       readonly absentMeansAll?: boolean;
     }
   | { readonly type: 'artifact_path' }
+  /** What a model version is registered from: `run_id`, `model_id` and the runs:/, models:/ or
+   * mlflow-artifacts: `source` (so nobody registers, then downloads, what they may not read). */
+  | { readonly type: 'model_source' }
   | { readonly type: 'resource_field' };
 
 /** What happens after a successful call (the creator's grant, grants following a rename). */
@@ -43,6 +46,8 @@ export type Rule =
       readonly capability: Capability;
       readonly target: Target;
       readonly after?: AfterSuccess;
+      /** Further checks that must all pass too. */
+      readonly also?: readonly { readonly capability: Capability; readonly target: Target }[];
     };
 
 const signedIn: Rule = { kind: 'authenticated' };
@@ -161,7 +166,12 @@ export const ROUTE_RULES: Readonly<Record<string, Rule>> = {
   'POST /mlflow/registered-models/alias': model('update'),
   'DELETE /mlflow/registered-models/alias': model('delete'),
   'GET /mlflow/registered-models/alias': model('read'),
-  'POST /mlflow/model-versions/create': model('update'),
+  'POST /mlflow/model-versions/create': {
+    kind: 'resource',
+    capability: 'update',
+    target: { type: 'registered_model', field: 'name' },
+    also: [{ capability: 'read', target: { type: 'model_source' } }],
+  },
   'GET /mlflow/model-versions/get': model('read'),
   'PATCH /mlflow/model-versions/update': model('update'),
   'DELETE /mlflow/model-versions/delete': model('delete'),
