@@ -11,3 +11,4 @@ export {
   type CommitDocument,
   type MongoEventStoreOptions,
 } from './mongo-event-store.js';
+export { MongoReadModelStore, type MongoReadModelStoreOptions } from './mongo-read-model-store.js';

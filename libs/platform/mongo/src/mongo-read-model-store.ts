@@ -1,0 +1,566 @@
+import type { RecordedEvent } from '@ledgerflow/contracts';
+import {
+  CollectionCatalog,
+  compareCodePoints,
+  ContentHasher,
+  deepFreeze,
+  DocumentCache,
+  indexValueOf,
+  ProjectionApplyError,
+  ProjectionVersionMismatchError,
+  readModelTableName,
+  SerialQueue,
+} from '@ledgerflow/projections';
+import type {
+  CatalogEntry,
+  Doc,
+  IndexValue,
+  Projection,
+  ReadModelReader,
+  ReadModelStore,
+  ReadModelWriter,
+} from '@ledgerflow/projections';
+import { MongoServerError } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Filter } from 'mongodb';
+import mongoose from 'mongoose';
+import type { Connection, Model } from 'mongoose';
+import { isDuplicateKeyOnly, openMongo } from './mongo-connection.js';
+import type { MongoHandle, MongoTarget } from './mongo-connection.js';
+
+export type MongoReadModelStoreOptions = MongoTarget;
+
+/** A read-model document as stored: the JSON text readers parse, and its indexed scalars as `i_<field>`. */
+interface StoredDoc {
+  _id: string;
+  doc: string;
+  [indexField: `i_${string}`]: IndexValue;
+}
+
+/** One document's final state after a batch: its JSON text, or null for deleted. */
+interface Change {
+  /** Storage collection name. */
+  c: string;
+  id: string;
+  json: string | null;
+  /** The document's indexed scalars, by field (absent for a delete). */
+  idx?: Record<string, IndexValue>;
+}
+
+/**
+ * The redo record of one applied batch. Inserting the `commit` record is the batch's commit point
+ * (its `_id` is unique per projection and sequence number); large batches put their changes in
+ * `part` records written just before it.
+ */
+interface CommitRecord {
+  _id: string;
+  kind: 'commit' | 'part';
+  name: string;
+  seq: number;
+  position?: number;
+  version?: number;
+  parts?: number;
+  part?: number;
+  changes: Change[];
+}
+
+/** A projection's checkpoint: last applied position, the projection version, the last applied commit. */
+interface CheckpointRecord {
+  _id: string;
+  position: number;
+  version: number;
+  seq: number;
+  /** Set while a drop is under way; a drop interrupted by a crash is finished before anything else. */
+  dropping?: boolean;
+}
+
+interface Checkpoint {
+  readonly position: number;
+  readonly version: number | null;
+  readonly seq: number;
+}
+
+/** Staged final states of one batch, by collection name then id (null = deleted). */
+type Staged = Map<string, Map<string, { readonly json: string; readonly doc: Doc } | null>>;
+
+const CHECKPOINTS = 'rm_checkpoints';
+const COMMITS = 'rm_commits';
+/** Changes per commit record, in JSON characters: well below MongoDB's 16 MB document limit. */
+const MAX_PART_CHARS = 8 * 1024 * 1024;
+/** Applied commit records kept per projection as claims (see redo). */
+const CLAIM_WINDOW = 1000;
+
+const checkpointSchema = new mongoose.Schema<CheckpointRecord>(
+  {
+    _id: { type: String, required: true },
+    position: { type: Number, required: true, min: 0 },
+    version: { type: Number, required: true },
+    seq: { type: Number, required: true, min: 0 },
+    dropping: { type: Boolean },
+  },
+  { collection: CHECKPOINTS, versionKey: false, autoIndex: false, autoCreate: false },
+);
+
+function indexField(field: string): `i_${string}` {
+  return `i_${field}`;
+}
+
+function byId<T extends { _id: string }>(a: T, b: T): number {
+  return compareCodePoints(a._id, b._id);
+}
+
+/**
+ * Read models in MongoDB collections (one per read-model collection, named like the SQLite tables),
+ * with their checkpoints, and no multi-document transactions.
+ *
+ * A batch is applied in memory first (the writer reads its own staged writes), so a failing apply
+ * writes nothing. Committing is then a redo log: one insert of a commit record holding every
+ * document's final state, the position and the version (the commit point: unique per projection and
+ * sequence number, so a second writer of the same projection fails instead of interleaving); then
+ * the documents are replaced or deleted; then the checkpoint moves and the record shrinks to a claim
+ * on its sequence number (the last 1000 are kept). Every step
+ * after the commit point is idempotent, and `setup`/`applyBatch` first redo any commit record newer
+ * than the checkpoint: a writer killed between its writes and its checkpoint leaves a read model
+ * that is finished on the next start, never applied twice. Readers may see a batch's documents
+ * change one by one while it is being written (each document is atomic; a batch is not).
+ * The checkpoint collection is a mongoose model over the same driver connection.
+ */
+export class MongoReadModelStore implements ReadModelStore {
+  readonly reader: ReadModelReader;
+  private readonly catalog = new CollectionCatalog();
+  private readonly queue = new SerialQueue();
+  private readonly caches = new Map<string, DocumentCache>();
+  private closed = false;
+
+  private constructor(
+    private readonly handle: MongoHandle,
+    private readonly connection: Connection,
+    private readonly checkpoints: Model<CheckpointRecord>,
+    private readonly commits: Collection<CommitRecord>,
+  ) {
+    this.reader = this.createReader();
+  }
+
+  static async open(options: MongoReadModelStoreOptions): Promise<MongoReadModelStore> {
+    const handle = await openMongo(options);
+    try {
+      const connection = mongoose.createConnection().setClient(handle.client);
+      const db = connection.useDb(options.database, { useCache: true });
+      const checkpoints = db.model<CheckpointRecord>('ReadModelCheckpoint', checkpointSchema);
+      const commits = handle.db.collection<CommitRecord>(COMMITS);
+      await commits.createIndex({ name: 1, seq: 1 }, { name: 'name_seq' });
+      return new MongoReadModelStore(handle, connection, checkpoints, commits);
+    } catch (error) {
+      await handle.release();
+      throw error;
+    }
+  }
+
+  async setup(projection: Projection): Promise<void> {
+    await this.queue.run(async () => {
+      this.assertOpen();
+      const entries = this.catalog.register(projection);
+      for (const entry of entries) await this.createCollection(entry);
+      await this.recover(projection);
+      for (const entry of entries) await this.loadCache(entry);
+    });
+  }
+
+  async checkpoint(name: string): Promise<{ position: number; version: number | null }> {
+    this.assertOpen();
+    const stored = await this.checkpoints.findById(name).lean().exec();
+    if (stored === null || stored.dropping === true) return { position: 0, version: null };
+    return { position: stored.position, version: stored.version };
+  }
+
+  async applyBatch(projection: Projection, events: readonly RecordedEvent[]): Promise<number> {
+    return this.queue.run(async () => {
+      this.assertOpen();
+      if (!this.catalog.isRegistered(projection.name)) {
+        throw new Error(`read model '${projection.name}' is not set up`);
+      }
+      const stored = await this.recover(projection);
+      if (stored.version !== null && stored.version !== projection.version) {
+        throw new ProjectionVersionMismatchError(
+          projection.name,
+          stored.version,
+          projection.version,
+        );
+      }
+      const session = { open: true };
+      const staged: Staged = new Map();
+      let position = stored.position;
+      let applied = 0;
+      try {
+        const writer = this.createWriter(projection.name, session, staged);
+        for (const event of events) {
+          if (event.position <= position) continue;
+          try {
+            const pending = projection.apply(event, writer);
+            if (pending !== undefined) await pending;
+          } catch (cause) {
+            throw new ProjectionApplyError(projection.name, event, cause);
+          }
+          position = event.position;
+          applied += 1;
+        }
+      } finally {
+        session.open = false;
+      }
+      if (applied === 0) return 0;
+      const changes: Change[] = [];
+      for (const [collection, docs] of staged) {
+        const own = this.catalog.resolveOwn(projection.name, collection);
+        const c = this.storageName(own);
+        for (const [id, entry] of docs) {
+          if (entry === null) {
+            changes.push({ c, id, json: null });
+            continue;
+          }
+          const idx: Record<string, IndexValue> = {};
+          for (const field of own.indexes) {
+            const value = indexValueOf(entry.doc, field);
+            if (value !== undefined) idx[field] = value;
+          }
+          changes.push({ c, id, json: entry.json, idx });
+        }
+      }
+      await this.commit(projection, stored.seq + 1, position, changes);
+      for (const [collection, docs] of staged) {
+        const cache = this.caches.get(collection);
+        if (cache === undefined) continue;
+        cache.commit(new Map([...docs].map(([id, entry]) => [id, entry?.doc ?? null])));
+      }
+      return applied;
+    });
+  }
+
+  async drop(projection: Projection): Promise<void> {
+    await this.queue.run(async () => {
+      this.assertOpen();
+      const entries = this.catalog.register(projection);
+      await this.checkpoints
+        .updateOne(
+          { _id: projection.name },
+          {
+            $set: { dropping: true },
+            $setOnInsert: { position: 0, version: projection.version, seq: 0 },
+          },
+          { upsert: true },
+        )
+        .exec();
+      await this.finishDrop(projection);
+      for (const entry of entries) {
+        if (entry.spec.cached === true) {
+          this.caches.set(entry.spec.name, new DocumentCache([...entry.indexes]));
+        } else this.caches.delete(entry.spec.name);
+      }
+    });
+  }
+
+  async contentHash(projection: Projection): Promise<string> {
+    this.assertOpen();
+    const hasher = new ContentHasher();
+    for (const spec of projection.collections) {
+      hasher.collection(spec.name);
+      const docs = await this.collection(readModelTableName(projection.name, spec.name))
+        .find({}, { projection: { _id: 1, doc: 1 } })
+        .toArray();
+      for (const row of docs.sort(byId)) hasher.doc(row._id, JSON.parse(row.doc) as Doc);
+    }
+    return hasher.digest();
+  }
+
+  async close(): Promise<void> {
+    await this.queue.run(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      await this.connection.close().catch(() => undefined);
+      await this.handle.release();
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('read-model store is closed');
+  }
+
+  private collection(name: string): Collection<StoredDoc> {
+    return this.handle.db.collection<StoredDoc>(name);
+  }
+
+  private storageName(entry: CatalogEntry): string {
+    return readModelTableName(entry.projection, entry.spec.name);
+  }
+
+  private async createCollection(entry: CatalogEntry): Promise<void> {
+    const collection = this.collection(this.storageName(entry));
+    for (const field of entry.indexes) {
+      await collection.createIndex({ [indexField(field)]: 1 }, { name: indexField(field) });
+    }
+  }
+
+  /** The stored checkpoint after finishing an interrupted drop and redoing committed batches. */
+  private async recover(projection: Projection): Promise<Checkpoint> {
+    let stored = await this.checkpoints.findById(projection.name).lean().exec();
+    if (stored?.dropping === true) {
+      await this.finishDrop(projection);
+      stored = null;
+    }
+    let checkpoint: Checkpoint = {
+      position: stored?.position ?? 0,
+      version: stored?.version ?? null,
+      seq: stored?.seq ?? 0,
+    };
+    const pending = await this.commits
+      .find({ name: projection.name, kind: 'commit', seq: { $gt: checkpoint.seq } })
+      .sort({ seq: 1 })
+      .toArray();
+    for (const record of pending) {
+      await this.redo(record);
+      checkpoint = { position: record.position!, version: record.version!, seq: record.seq };
+    }
+    return checkpoint;
+  }
+
+  private async commit(
+    projection: Projection,
+    seq: number,
+    position: number,
+    changes: Change[],
+  ): Promise<void> {
+    const parts: Change[][] = [[]];
+    let size = 0;
+    for (const change of changes) {
+      const length = (change.json?.length ?? 0) + change.id.length + change.c.length + 32;
+      if (size + length > MAX_PART_CHARS && parts.at(-1)!.length > 0) {
+        parts.push([]);
+        size = 0;
+      }
+      parts.at(-1)!.push(change);
+      size += length;
+    }
+    const base = { name: projection.name, seq };
+    const record: CommitRecord = {
+      _id: `${projection.name}#${seq}`,
+      kind: 'commit',
+      ...base,
+      position,
+      version: projection.version,
+      parts: parts.length > 1 ? parts.length : 0,
+      changes: parts.length > 1 ? [] : parts[0]!,
+    };
+    if (parts.length > 1) {
+      // Parts of an earlier attempt that died before its commit record are overwritten.
+      for (const [part, partChanges] of parts.entries()) {
+        const _id = `${projection.name}#${seq}#${part}`;
+        await this.commits.replaceOne(
+          { _id },
+          { kind: 'part', ...base, part, changes: partChanges },
+          { upsert: true },
+        );
+      }
+    }
+    try {
+      await this.commits.insertOne(record);
+    } catch (error) {
+      if (isDuplicateKeyOnly(error)) {
+        throw new Error(
+          `read model '${projection.name}': another writer committed batch ${seq} first (one writer per projection)`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    await this.redo(record);
+  }
+
+  /** Applies a committed record's final states, moves the checkpoint, forgets the record. Idempotent. */
+  private async redo(record: CommitRecord): Promise<void> {
+    let changes = record.changes;
+    if ((record.parts ?? 0) > 0) {
+      const parts = await this.commits
+        .find({ name: record.name, seq: record.seq, kind: 'part', part: { $lt: record.parts! } })
+        .sort({ part: 1 })
+        .toArray();
+      if (parts.length !== record.parts) {
+        throw new Error(`read model '${record.name}': commit ${record.seq} lost some of its parts`);
+      }
+      changes = parts.flatMap((p) => p.changes);
+    }
+    const byCollection = new Map<string, AnyBulkWriteOperation<StoredDoc>[]>();
+    for (const change of changes) {
+      let ops = byCollection.get(change.c);
+      if (ops === undefined) byCollection.set(change.c, (ops = []));
+      if (change.json === null) {
+        ops.push({ deleteOne: { filter: { _id: change.id } } });
+        continue;
+      }
+      const stored: StoredDoc = { _id: change.id, doc: change.json };
+      for (const [field, value] of Object.entries(change.idx ?? {})) {
+        stored[indexField(field)] = value;
+      }
+      ops.push({
+        replaceOne: {
+          filter: { _id: change.id },
+          replacement: stored,
+          upsert: true,
+        },
+      });
+    }
+    for (const [collection, ops] of byCollection) {
+      await this.collection(collection).bulkWrite(ops, { ordered: true });
+    }
+    await this.checkpoints
+      .updateOne(
+        { _id: record.name },
+        { $set: { position: record.position!, version: record.version!, seq: record.seq } },
+        { upsert: true },
+      )
+      .exec();
+    // The applied record stays as a small claim on its sequence number (changes stripped), so a
+    // stale second writer of this projection still collides with it; parts and claims older than
+    // CLAIM_WINDOW batches go.
+    await this.commits.updateOne({ _id: record._id }, { $set: { changes: [] } });
+    await this.commits.deleteMany({
+      name: record.name,
+      $or: [
+        { kind: 'part', seq: { $lte: record.seq } },
+        { seq: { $lt: record.seq - CLAIM_WINDOW } },
+      ],
+    });
+  }
+
+  private async finishDrop(projection: Projection): Promise<void> {
+    for (const spec of projection.collections) {
+      try {
+        await this.handle.db.dropCollection(readModelTableName(projection.name, spec.name));
+      } catch (error) {
+        // NamespaceNotFound (26): already gone.
+        if (!(error instanceof MongoServerError && error.code === 26)) throw error;
+      }
+    }
+    for (const entry of this.catalog.register(projection)) await this.createCollection(entry);
+    await this.commits.deleteMany({ name: projection.name });
+    await this.checkpoints.deleteOne({ _id: projection.name }).exec();
+  }
+
+  private async loadCache(entry: CatalogEntry): Promise<void> {
+    if (entry.spec.cached !== true) {
+      this.caches.delete(entry.spec.name);
+      return;
+    }
+    const cache = new DocumentCache([...entry.indexes]);
+    const rows = await this.collection(this.storageName(entry))
+      .find({}, { projection: { _id: 1, doc: 1 } })
+      .toArray();
+    cache.load(rows.sort(byId).map((row) => [row._id, JSON.parse(row.doc) as Doc] as const));
+    this.caches.set(entry.spec.name, cache);
+  }
+
+  private createReader(): ReadModelReader {
+    const resolve = (collection: string): CatalogEntry => {
+      this.assertOpen();
+      return this.catalog.resolve(collection);
+    };
+    const parseAll = <T extends Doc>(rows: { _id: string; doc: string }[]): T[] =>
+      rows.sort(byId).map((row) => JSON.parse(row.doc) as T);
+    return {
+      get: async <T extends Doc = Doc>(collection: string, id: string) => {
+        const entry = resolve(collection);
+        const cache = this.caches.get(entry.spec.name);
+        if (cache !== undefined) return cache.get(id) as T | undefined;
+        const row = await this.collection(this.storageName(entry)).findOne(
+          { _id: id } as Filter<StoredDoc>,
+          { projection: { doc: 1 } },
+        );
+        return row === null ? undefined : (JSON.parse(row.doc) as T);
+      },
+      find: async <T extends Doc = Doc>(collection: string, field: string, value: IndexValue) => {
+        const entry = resolve(collection);
+        this.catalog.requireIndexed(entry, field);
+        const cache = this.caches.get(entry.spec.name);
+        if (cache !== undefined) return cache.find(field, value) as T[];
+        const rows = await this.collection(this.storageName(entry))
+          .find({ [indexField(field)]: value } as Filter<StoredDoc>, {
+            projection: { _id: 1, doc: 1 },
+          })
+          .toArray();
+        return parseAll<T>(rows);
+      },
+      scan: async <T extends Doc = Doc>(collection: string) => {
+        const entry = resolve(collection);
+        const cache = this.caches.get(entry.spec.name);
+        if (cache !== undefined) return cache.scan() as T[];
+        const rows = await this.collection(this.storageName(entry))
+          .find({}, { projection: { _id: 1, doc: 1 } })
+          .toArray();
+        return parseAll<T>(rows);
+      },
+      count: async (collection: string) => {
+        const entry = resolve(collection);
+        const cache = this.caches.get(entry.spec.name);
+        if (cache !== undefined) return cache.size;
+        return this.collection(this.storageName(entry)).countDocuments({});
+      },
+    };
+  }
+
+  private createWriter(
+    projection: string,
+    session: { readonly open: boolean },
+    staged: Staged,
+  ): ReadModelWriter {
+    const own = (collection: string): CatalogEntry => {
+      // A writer kept past its batch would write outside the batch's commit.
+      if (!session.open) throw new Error(`writer of '${projection}' used after its batch ended`);
+      return this.catalog.resolveOwn(projection, collection);
+    };
+    const changesOf = (collection: string): Map<string, { json: string; doc: Doc } | null> => {
+      let changes = staged.get(collection);
+      if (changes === undefined) {
+        changes = new Map<string, { json: string; doc: Doc } | null>();
+        staged.set(collection, changes);
+      }
+      return changes;
+    };
+    return {
+      get: async <T extends Doc = Doc>(collection: string, id: string) => {
+        const entry = own(collection);
+        const cache = this.caches.get(collection);
+        const pending = staged.get(collection)?.get(id);
+        if (pending !== undefined) {
+          if (pending === null) return undefined;
+          // Cached collections share frozen documents; others hand out a private copy.
+          return (cache !== undefined ? pending.doc : JSON.parse(pending.json)) as T;
+        }
+        if (cache !== undefined) return cache.get(id) as T | undefined;
+        const row = await this.collection(this.storageName(entry)).findOne(
+          { _id: id } as Filter<StoredDoc>,
+          { projection: { doc: 1 } },
+        );
+        return row === null ? undefined : (JSON.parse(row.doc) as T);
+      },
+      findIds: async (collection: string, field: string, value: IndexValue) => {
+        const entry = own(collection);
+        this.catalog.requireIndexed(entry, field);
+        const rows = await this.collection(this.storageName(entry))
+          .find({ [indexField(field)]: value } as Filter<StoredDoc>, { projection: { _id: 1 } })
+          .toArray();
+        const ids = new Set(rows.map((row) => row._id));
+        for (const [id, pending] of staged.get(collection) ?? []) {
+          if (pending !== null && indexValueOf(pending.doc, field) === value) ids.add(id);
+          else ids.delete(id);
+        }
+        return [...ids].sort(compareCodePoints);
+      },
+      put: async (collection: string, id: string, doc: Doc) => {
+        own(collection);
+        const json = JSON.stringify(doc);
+        changesOf(collection).set(id, { json, doc: deepFreeze(JSON.parse(json) as Doc) });
+      },
+      delete: async (collection: string, id: string) => {
+        own(collection);
+        changesOf(collection).set(id, null);
+      },
+    };
+  }
+}
