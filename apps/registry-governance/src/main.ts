@@ -1,4 +1,5 @@
 import { runServiceMain } from '@ledgerflow/runtime';
+import { IdentityModule, identityProjection } from '@ledgerflow/service-identity';
 import {
   AuditModule,
   auditProjection,
@@ -8,6 +9,7 @@ import {
 
 // One service in its own process, configured by env (LEDGERFLOW_PORT, LEDGERFLOW_DATA_DIR, ...).
 await runServiceMain('registry-governance', {
-  modules: [AuditModule, RegistryModule],
-  projections: [governanceProjection, auditProjection],
+  // identity lives here (users and permissions belong to registry-governance)
+  modules: [AuditModule, IdentityModule, RegistryModule],
+  projections: [governanceProjection, auditProjection, identityProjection],
 });
