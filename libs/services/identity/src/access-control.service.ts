@@ -239,11 +239,7 @@ export class AccessControlService implements AccessControl {
       case 'experiment_name': {
         const name = field(() => msg.optionalString(target.field));
         if (name === undefined) return ['none'];
-        const [doc] = await this.reader.find<{ experiment_id?: unknown }>(
-          EXPERIMENTS,
-          'name',
-          name,
-        );
+        const doc = await this.trackedByName(EXPERIMENTS, 'name', name);
         return [
           typeof doc?.experiment_id === 'string'
             ? { type: 'experiment', id: doc.experiment_id }
@@ -268,7 +264,7 @@ export class AccessControlService implements AccessControl {
       case 'logged_model': {
         const raw = call.params[target.param];
         if (typeof raw !== 'string' || raw === '') return ['none'];
-        const doc = await this.reader.get<{ experiment_id?: unknown }>(LOGGED_MODELS, raw);
+        const doc = await this.tracked(LOGGED_MODELS, raw);
         return [
           typeof doc?.experiment_id === 'string'
             ? { type: 'experiment', id: doc.experiment_id }
@@ -320,15 +316,43 @@ export class AccessControlService implements AccessControl {
     }
   }
 
+  /**
+   * A tracking read-model document's experiment (another service's read model, read by name). A
+   * process without tracking's read models (a service run alone) finds nothing, so non-admins
+   * are refused rather than failing.
+   */
+  private async tracked(
+    collection: string,
+    id: string,
+  ): Promise<{ experiment_id?: unknown } | undefined> {
+    try {
+      return await this.reader.get<{ experiment_id?: unknown }>(collection, id);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async trackedByName(
+    collection: string,
+    field: string,
+    value: string,
+  ): Promise<{ experiment_id?: unknown } | undefined> {
+    try {
+      return (await this.reader.find<{ experiment_id?: unknown }>(collection, field, value))[0];
+    } catch {
+      return undefined;
+    }
+  }
+
   private async loggedModelAnchor(modelId: string): Promise<Anchor> {
-    const doc = await this.reader.get<{ experiment_id?: unknown }>(LOGGED_MODELS, modelId);
+    const doc = await this.tracked(LOGGED_MODELS, modelId);
     return typeof doc?.experiment_id === 'string'
       ? { type: 'experiment', id: doc.experiment_id }
       : 'unknown';
   }
 
   private async runAnchor(runId: string): Promise<Anchor> {
-    const doc = await this.reader.get<{ experiment_id?: unknown }>(RUNS, runId);
+    const doc = await this.tracked(RUNS, runId);
     return typeof doc?.experiment_id === 'string'
       ? { type: 'experiment', id: doc.experiment_id }
       : 'unknown';
@@ -343,7 +367,7 @@ export class AccessControlService implements AccessControl {
     let anchor: Anchor;
     if (resource.type === 'run') anchor = await this.runAnchor(resource.id);
     else if (resource.type === 'logged_model') {
-      const doc = await this.reader.get<{ experiment_id?: unknown }>(LOGGED_MODELS, resource.id);
+      const doc = await this.tracked(LOGGED_MODELS, resource.id);
       anchor =
         typeof doc?.experiment_id === 'string'
           ? { type: 'experiment', id: doc.experiment_id }
