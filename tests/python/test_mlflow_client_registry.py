@@ -165,7 +165,12 @@ def test_versions_stages_and_latest(client: MlflowClient, experiment: str) -> No
 
     # numbers are never reused, even after a delete
     client.delete_model_version(name, "4")
-    again = client.create_model_version(name, info.model_uri, run_id=run_id)
+    again = client.create_model_version(
+        name, info.model_uri, run_id=run_id, model_id=info.model_id
+    )
+    # as MLflow 3.17's server: a logged-model source needs the model_id that contains it
+    with pytest.raises(MlflowException, match="model_id request parameter"):
+        client.create_model_version(name, info.model_uri, run_id=run_id)
     assert again.version == "5"
     with pytest.raises(MlflowException, match="not found"):
         client.get_model_version(name, "4")
@@ -176,7 +181,7 @@ def test_aliases_tags_search_rename_delete(client: MlflowClient, experiment: str
     run_id, info = log_constant_model(4)
     client.create_registered_model(name)
     for _ in range(2):
-        client.create_model_version(name, info.model_uri, run_id=run_id)
+        client.create_model_version(name, info.model_uri, run_id=run_id, model_id=info.model_id)
 
     # aliases
     client.set_registered_model_alias(name, "champion", "1")
@@ -248,7 +253,7 @@ def test_expected_version_guards_a_stale_transition(client: MlflowClient, experi
     run_id, info = log_constant_model(5)
     client.create_registered_model(name)
     for _ in range(2):
-        client.create_model_version(name, info.model_uri, run_id=run_id)
+        client.create_model_version(name, info.model_uri, run_id=run_id, model_id=info.model_id)
     status, body = rest("GET", f"registered-models/get?name={name}")
     assert status == 200
     seen = body["registered_model"]["revision"]

@@ -117,6 +117,7 @@ describe('model registry over MLflow REST (embedded server)', () => {
         post('model-versions/create', {
           name: 'fraud',
           source: `runs:/${runId}/model`,
+          run_id: runId,
           tags: [{ key: 'k', value: 'v' }],
           comment: 'first candidate',
         }),
@@ -140,7 +141,13 @@ describe('model registry over MLflow REST (embedded server)', () => {
     expect(createdEvent?.metadata.reason).toBe('first candidate');
 
     for (let i = 0; i < 2; i++)
-      await ok(post('model-versions/create', { name: 'fraud', source: `runs:/${runId}/model` }));
+      await ok(
+        post('model-versions/create', {
+          name: 'fraud',
+          source: `runs:/${runId}/model`,
+          run_id: runId,
+        }),
+      );
     await ok(
       post('model-versions/transition-stage', { name: 'fraud', version: '1', stage: 'production' }),
     );
@@ -230,9 +237,18 @@ describe('model registry over MLflow REST (embedded server)', () => {
     await ok(del('model-versions/delete', { name: 'fraud', version: '2' }));
     expect((await get('model-versions/get', { name: 'fraud', version: '2' })).status).toBe(404);
     const v4 = await ok(
-      post('model-versions/create', { name: 'fraud', source: `runs:/${runId}/m` }),
+      post('model-versions/create', { name: 'fraud', source: `runs:/${runId}/m`, run_id: runId }),
     );
     expect((v4['model_version'] as Version).version).toBe('4');
+    // a proxied artifact URI inside the run's artifacts, with its run_id
+    const proxied = await ok(
+      post('model-versions/create', {
+        name: 'fraud',
+        source: `${artifactUri}/model`,
+        run_id: runId,
+      }),
+    );
+    expect((proxied['model_version'] as Version).version).toBe('5');
     expect(
       ((await ok(get('registered-models/get', { name: 'fraud' })))['registered_model'] as object)[
         'aliases' as keyof object
@@ -284,7 +300,9 @@ describe('model registry over MLflow REST (embedded server)', () => {
     );
     expect(put.status).toBe(200);
     await ok(post('registered-models/create', { name: 'art' }));
-    await ok(post('model-versions/create', { name: 'art', source: `runs:/${runId}/model` }));
+    await ok(
+      post('model-versions/create', { name: 'art', source: `runs:/${runId}/model`, run_id: runId }),
+    );
     for (const prefix of ['', '/ajax-api/2.0/mlflow', '/api/2.0/mlflow']) {
       const r = await call(
         'GET',
@@ -466,12 +484,24 @@ describe('model registry over MLflow REST (embedded server)', () => {
           post('model-versions/create', {
             name: 'bad-input',
             source: 'runs:/0123456789abcdef/model',
+            run_id: '0123456789abcdef',
           }),
-        404,
-        'RESOURCE_DOES_NOT_EXIST',
+        400,
+        'INVALID_PARAMETER_VALUE',
+        /The run_id request parameter must identify the resource that contains the source/,
       ],
       [
-        'source naming an unknown logged model',
+        'source naming an unknown run, no run_id',
+        () =>
+          post('model-versions/create', {
+            name: 'bad-input',
+            source: 'runs:/0123456789abcdef/model',
+          }),
+        400,
+        'INVALID_PARAMETER_VALUE',
+      ],
+      [
+        'logged-model source without model_id',
         () =>
           post('model-versions/create', {
             name: 'bad-input',
@@ -479,7 +509,58 @@ describe('model registry over MLflow REST (embedded server)', () => {
           }),
         400,
         'INVALID_PARAMETER_VALUE',
-        /Unable to fetch model from model URI source/,
+        /The model_id request parameter must identify/,
+      ],
+      [
+        'source naming an unknown logged model',
+        () =>
+          post('model-versions/create', {
+            name: 'bad-input',
+            source: 'models:/m-0123456789abcdef',
+            model_id: 'm-0123456789abcdef',
+          }),
+        400,
+        'INVALID_PARAMETER_VALUE',
+        /The model_id request parameter must identify/,
+      ],
+      [
+        'proxied artifact source outside the run',
+        () =>
+          post('model-versions/create', {
+            name: 'bad-input',
+            source: `mlflow-artifacts:/0/${'f'.repeat(32)}/artifacts/model`,
+            run_id: runId,
+          }),
+        400,
+        'INVALID_PARAMETER_VALUE',
+      ],
+      [
+        'proxied artifact source without run_id',
+        () =>
+          post('model-versions/create', {
+            name: 'bad-input',
+            source: `mlflow-artifacts:/0/${runId}/artifacts/model`,
+          }),
+        400,
+        'INVALID_PARAMETER_VALUE',
+      ],
+      [
+        'registry source whose run_id differs',
+        () =>
+          post('model-versions/create', {
+            name: 'bad-input',
+            source: 'models:/bad-input/1',
+            run_id: 'ffffffffffffffffffffffffffffffff',
+          }),
+        400,
+        'INVALID_PARAMETER_VALUE',
+        /must match the referenced model version/,
+      ],
+      [
+        'registry source on another host',
+        () => post('model-versions/create', { name: 'bad-input', source: 'models://evil/x/1' }),
+        400,
+        'INVALID_PARAMETER_VALUE',
       ],
       [
         'source with a relative path',
@@ -515,7 +596,12 @@ describe('model registry over MLflow REST (embedded server)', () => {
       ],
       [
         'unknown model',
-        () => post('model-versions/create', { name: 'nope', source: `runs:/${runId}/model` }),
+        () =>
+          post('model-versions/create', {
+            name: 'nope',
+            source: `runs:/${runId}/model`,
+            run_id: runId,
+          }),
         404,
         'RESOURCE_DOES_NOT_EXIST',
       ],
