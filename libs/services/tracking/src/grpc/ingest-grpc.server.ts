@@ -43,6 +43,7 @@ import { param, runTag } from '../tracking.requests.js';
 import type { RunDoc } from '@ledgerflow/domain-tracking';
 import { OverloadedError } from './flow-control.js';
 import { BatchRejectedError, GrpcCode, MetricIngest, type BatchAck } from './metric-ingest.js';
+import { metricRequestDecoder } from './batch-decoder.js';
 
 const { MetricIngestServiceService } = ingestV1;
 type Req = ingestV1.StreamMetricsRequest;
@@ -82,7 +83,9 @@ interface Undecodable {
 /**
  * The generated service, but a streamed batch that fails to decode (an int64 beyond 2^53, broken
  * bytes) becomes a value the handler refuses with INVALID_ARGUMENT, instead of the transport's
- * generic INTERNAL "Error deserializing request".
+ * generic INTERNAL "Error deserializing request". Batches are read by the fast decoder
+ * (batch-decoder.ts: typed-array columns, which MetricIngest uses in place), the generated one
+ * behind it.
  */
 function tolerantService(): grpc.ServiceDefinition {
   const tolerant = (decode: (b: Buffer) => unknown) => (b: Buffer) => {
@@ -102,11 +105,11 @@ function tolerantService(): grpc.ServiceDefinition {
     ...def,
     streamMetrics: {
       ...def.streamMetrics,
-      requestDeserialize: tolerant(def.streamMetrics.requestDeserialize),
+      requestDeserialize: tolerant(metricRequestDecoder(def.streamMetrics.requestDeserialize)),
     },
     ingestMetrics: {
       ...def.ingestMetrics,
-      requestDeserialize: tolerant(def.ingestMetrics.requestDeserialize),
+      requestDeserialize: tolerant(metricRequestDecoder(def.ingestMetrics.requestDeserialize)),
     },
   };
 }

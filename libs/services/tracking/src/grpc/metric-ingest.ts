@@ -59,6 +59,23 @@ export function batchEventId(clientId: string, clientBatchId: string): string {
   return `ingest-${createHash('sha256').update(clientId).update('\0').update(clientBatchId).digest('hex').slice(0, 40)}`;
 }
 
+/**
+ * A batch as the ingest takes it: the generated MetricBatch (number[] columns), or the fast
+ * decoder's (typed-array columns, used in place).
+ */
+export interface MetricBatchInput {
+  readonly clientId: string;
+  readonly clientBatchId: string;
+  readonly runs: readonly {
+    readonly runId: string;
+    readonly keys: readonly string[];
+    readonly keyIndex: ArrayLike<number>;
+    readonly steps: ArrayLike<number>;
+    readonly timestamps: ArrayLike<number>;
+    readonly values: ArrayLike<number>;
+  }[];
+}
+
 interface PreparedBatch {
   readonly event: NewEvent;
   readonly points: number;
@@ -85,7 +102,7 @@ export class MetricIngest {
 
   /** Validates, admits (waiting for room), appends and acknowledges one batch. */
   async ingest(
-    batch: ingestV1.MetricBatch | undefined,
+    batch: ingestV1.MetricBatch | MetricBatchInput | undefined,
     metadata: EventMetadata,
   ): Promise<BatchAck> {
     const prepared = await this.prepare(batch);
@@ -128,7 +145,7 @@ export class MetricIngest {
     }
   }
 
-  private async prepare(batch: ingestV1.MetricBatch | undefined): Promise<PreparedBatch> {
+  private async prepare(batch: MetricBatchInput | undefined): Promise<PreparedBatch> {
     if (batch === undefined) throw invalid('batch', 'is required');
     if (!CLIENT_ID.test(batch.clientId))
       throw invalid('batch.client_id', 'must be 1-128 characters of [A-Za-z0-9._:-]');
@@ -175,10 +192,11 @@ export class MetricIngest {
           throw invalid(`${f}.keys[${i}]`, (e as Error).message);
         }
       });
-      const k = new Uint32Array(n);
-      const s = new Float64Array(n);
-      const t = new Float64Array(n);
-      const v = new Float64Array(n);
+      // typed columns from the fast decoder are validated and used in place, without a copy
+      const k = run.keyIndex instanceof Uint32Array ? run.keyIndex : new Uint32Array(n);
+      const s = run.steps instanceof Float64Array ? run.steps : new Float64Array(n);
+      const t = run.timestamps instanceof Float64Array ? run.timestamps : new Float64Array(n);
+      const v = run.values instanceof Float64Array ? run.values : new Float64Array(n);
       for (let i = 0; i < n; i++) {
         const ki = run.keyIndex[i]!;
         if (ki >= run.keys.length)
