@@ -156,6 +156,36 @@ describe('SqliteEventStore (file behaviour)', () => {
     await reopened.close();
   });
 
+  it('gives every reader of a recent event one parsed copy, equal to what the table holds', async () => {
+    const store = new SqliteEventStore({ path });
+    const other = new SqliteEventStore({ path });
+    try {
+      // NaN and undefined do not survive JSON: readers see the stored text's meaning, never the
+      // appended object, whether the event comes from the recent-events cache or the table
+      await store.append('a', 'no_stream', [event({ x: Number.NaN, y: undefined, z: [1, 2] })]);
+      const first = await store.readAll(0);
+      const second = await store.readAll(0);
+      expect(first[0]).toBe(second[0]);
+      expect(first[0]!.data).toEqual({ x: null, z: [1, 2] });
+      const fromTable = await other.readAll(0);
+      expect(fromTable).toEqual(first);
+
+      // events another connection appended are not cached here: a page continues from the table
+      await store.append('a', 0, events(2));
+      await other.append('b', 'no_stream', events(3));
+      await store.append('a', 2, events(1));
+      const all = await store.readAll(0);
+      expect(all.map((e) => e.position)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(all).toEqual(await other.readAll(0));
+      expect((await store.readAll(1, 2)).map((e) => e.position)).toEqual([2, 3]);
+      expect((await store.readAll(5)).map((e) => e.position)).toEqual([6, 7]);
+      expect(await store.readAll(7)).toEqual([]);
+    } finally {
+      await other.close();
+      await store.close();
+    }
+  });
+
   it('delivers appends made through another connection to a subscription, by polling', async () => {
     const writer = new SqliteEventStore({ path });
     const follower = new SqliteEventStore({ path, readonly: true, pollIntervalMs: 5 });

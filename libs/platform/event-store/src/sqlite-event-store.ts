@@ -47,6 +47,71 @@ export const READ_PAGE_BYTES = 16 * 1024 * 1024;
 
 export const EVENT_LOG_SCHEMA_VERSION = 1;
 
+/** Event data (JSON characters) kept parsed for readers after commit or read (see RecentEvents). */
+export const RECENT_EVENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The most recently committed (or read) events, parsed at most once and shared: every projection
+ * subscription reads each new event right after its commit, and without this each one would read
+ * the row back from SQLite and parse its data again (a 50k-point metric batch is ~2 MB of JSON).
+ * A reader gets the same RecordedEvent as from the table (built from the same sealed fields and
+ * stored text), so what it sees does not depend on whether the event was cached. Bounded by the
+ * size of the stored data (the oldest entries go first), and an event every subscription of this
+ * store has handled is dropped at the next commit.
+ */
+class RecentEvents {
+  /** Each entry holds the stored text until the first read parses it, then only the parsed event. */
+  private readonly entries = new Map<
+    number,
+    { sealed: SealedEvent | undefined; recorded: RecordedEvent | undefined; bytes: number }
+  >();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  add(sealed: SealedEvent, recorded?: RecordedEvent): void {
+    const bytes = sealed.fields.dataJson.length;
+    if (bytes > this.maxBytes || this.entries.has(sealed.fields.position)) return;
+    this.entries.set(
+      sealed.fields.position,
+      recorded === undefined
+        ? { sealed, recorded: undefined, bytes }
+        : { sealed: undefined, recorded, bytes },
+    );
+    this.bytes += bytes;
+    for (const [position, entry] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(position);
+      this.bytes -= entry.bytes;
+    }
+  }
+
+  get(position: number): { event: RecordedEvent; bytes: number } | undefined {
+    const entry = this.entries.get(position);
+    if (entry === undefined) return undefined;
+    if (entry.recorded === undefined) {
+      entry.recorded = toRecordedEvent(entry.sealed!);
+      entry.sealed = undefined;
+    }
+    return { event: entry.recorded, bytes: entry.bytes };
+  }
+
+  /** Forgets the events at or below `position` (every subscription has handled them). */
+  dropThrough(position: number): void {
+    for (const [at, entry] of this.entries) {
+      // mostly in position order (commits); a stray older entry read from the table goes by size
+      if (at > position) break;
+      this.entries.delete(at);
+      this.bytes -= entry.bytes;
+    }
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.bytes = 0;
+  }
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
   key TEXT PRIMARY KEY,
@@ -219,6 +284,7 @@ export class SqliteEventStore implements EventStore {
   private readonly subscriptions = new Set<CatchUpSubscription>();
   private readonly pollIntervalMs: number;
   private queue: PendingAppend[] = [];
+  private readonly recent = new RecentEvents(RECENT_EVENT_BYTES);
   private flushTimer: NodeJS.Immediate | undefined;
   private closed = false;
 
@@ -298,8 +364,26 @@ export class SqliteEventStore implements EventStore {
     // a thousand metric batches of 10k points each would otherwise be hundreds of MB in memory.
     const out: RecordedEvent[] = [];
     let bytes = 0;
-    for (const row of this.sql.selectAll.iterate(Math.max(0, afterPosition), maxCount ?? -1)) {
-      out.push(toRecordedEvent(rowToSealed(row)));
+    const limit = maxCount ?? Infinity;
+    let after = Math.max(0, afterPosition);
+    // recent events first (parsed once, shared by every subscription), then the table
+    for (
+      let hit = this.recent.get(after + 1);
+      hit !== undefined;
+      hit = this.recent.get(after + 1)
+    ) {
+      if (out.length >= limit || bytes >= READ_PAGE_BYTES) return out;
+      out.push(hit.event);
+      bytes += hit.bytes;
+      after += 1;
+    }
+    if (out.length >= limit || bytes >= READ_PAGE_BYTES) return out;
+    const remaining = maxCount === undefined ? -1 : maxCount - out.length;
+    for (const row of this.sql.selectAll.iterate(after, remaining)) {
+      const sealed = rowToSealed(row);
+      const event = toRecordedEvent(sealed);
+      this.recent.add(sealed, event);
+      out.push(event);
       bytes += row.data.length;
       if (bytes >= READ_PAGE_BYTES) break;
     }
@@ -346,6 +430,7 @@ export class SqliteEventStore implements EventStore {
       this.flush();
     }
     await Promise.allSettled([...this.subscriptions].map((s) => s.close()));
+    this.recent.clear();
     this.db.close();
   }
 
@@ -379,6 +464,7 @@ export class SqliteEventStore implements EventStore {
 
     const sql = this.writeSql;
     const outcomes: Outcome[] = [];
+    const committed: SealedEvent[] = [];
     let startHead: ChainHead;
     let head: ChainHead;
     try {
@@ -394,6 +480,7 @@ export class SqliteEventStore implements EventStore {
         try {
           const applied = this.applyRequest(sql, request.writes, head, revisions);
           sql.releaseSavepoint.run();
+          for (const sealed of applied.sealed) committed.push(sealed);
           head = applied.head;
           for (const [stream, revision] of applied.result.revisions)
             revisions.set(stream, revision);
@@ -419,6 +506,12 @@ export class SqliteEventStore implements EventStore {
       for (const request of requests) request.reject(error);
       return;
     }
+    // keep only what some subscription of this store has yet to read (within the size bound)
+    let handled = Infinity;
+    for (const subscription of this.subscriptions)
+      handled = Math.min(handled, subscription.position);
+    if (this.subscriptions.size > 0) this.recent.dropThrough(handled);
+    for (const sealed of committed) this.recent.add(sealed);
     requests.forEach((request, i) => {
       const outcome = outcomes[i]!;
       if (outcome.ok) request.resolve(outcome.result);
@@ -433,7 +526,7 @@ export class SqliteEventStore implements EventStore {
     writes: readonly PreparedWrite[],
     startHead: ChainHead,
     flushRevisions: ReadonlyMap<string, number>,
-  ): { result: AppendResult; head: ChainHead } {
+  ): { result: AppendResult; head: ChainHead; sealed: SealedEvent[] } {
     // Every expectation is checked before the first insert: a conflict costs no rollback work.
     const checked = writes.map((write) => {
       const actual =
@@ -444,6 +537,7 @@ export class SqliteEventStore implements EventStore {
       return { write, actual };
     });
     const events: RecordedEvent[] = [];
+    const sealedEvents: SealedEvent[] = [];
     const revisions = new Map<string, number>();
     let { position, hash } = startHead;
     for (const { write, actual } of checked) {
@@ -455,10 +549,15 @@ export class SqliteEventStore implements EventStore {
         this.insert(sql, sealed);
         hash = sealed.hash;
         events.push(toRecordedEvent(sealed, prepared.event.data));
+        sealedEvents.push(sealed);
       }
       revisions.set(write.stream, revision);
     }
-    return { result: { events, lastPosition: position, revisions }, head: { position, hash } };
+    return {
+      result: { events, lastPosition: position, revisions },
+      head: { position, hash },
+      sealed: sealedEvents,
+    };
   }
 
   private insert(sql: WriteStatements, sealed: SealedEvent): void {
