@@ -7,3 +7,4 @@ export * from './load/metric-load.js';
 export * from './slow-event-store.js';
 export * from './kafka.js';
 export * from './ferretdb.js';
+export * from './nginx.js';
