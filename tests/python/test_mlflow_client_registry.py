@@ -275,3 +275,29 @@ def test_expected_version_guards_a_stale_transition(client: MlflowClient, experi
     assert body["error_code"] == "RESOURCE_CONFLICT"
     assert "Production: 1" in body["message"]
     assert client.get_model_version(name, "2").current_stage == "None"
+
+
+def test_prompt_registry(client: MlflowClient) -> None:
+    """MLflow 3's prompt registry rides on registered models: prompts are hidden from model
+    searches, their versions carry a placeholder source and the template in a tag."""
+    name = unique("greeting")
+    first = mlflow.genai.register_prompt(name=name, template="Hello {{name}}!", commit_message="v1")
+    assert first.version == 1
+    second = mlflow.genai.register_prompt(name=name, template="Hi {{name}}, welcome.")
+    assert second.version == 2
+    loaded = mlflow.genai.load_prompt(f"prompts:/{name}/1")
+    assert loaded.format(name="Ana") == "Hello Ana!"
+    mlflow.genai.set_prompt_alias(name, alias="production", version=2)
+    assert mlflow.genai.load_prompt(f"prompts:/{name}@production").format(name="Bo") == (
+        "Hi Bo, welcome."
+    )
+    # prompts do not show up as models
+    assert name not in [m.name for m in client.search_registered_models()]
+    # a prompt version cannot point at artifacts
+    status, body = rest(
+        "POST",
+        "model-versions/create",
+        {"name": name, "source": "mlflow-artifacts:/0/x/artifacts",
+         "tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]},
+    )
+    assert status == 400 and "Invalid prompt source" in body["message"]

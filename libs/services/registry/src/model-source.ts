@@ -33,6 +33,26 @@ export interface SourceDeps {
 }
 
 const PROMPT_TAG = 'mlflow.prompt.is_prompt';
+/** The sources MLflow's own senders use for prompt versions (mlflow/prompt/constants.py). */
+const PROMPT_SOURCE_PLACEHOLDERS: ReadonlySet<string> = new Set([
+  'dummy-source',
+  'prompt-template',
+]);
+
+/** Whether a new version is a prompt version: the last `mlflow.prompt.is_prompt` tag says true. */
+export function isPromptVersion(tags: readonly { key: string; value: string }[]): boolean {
+  const tag = tags.filter((t) => t.key === PROMPT_TAG).at(-1);
+  return tag !== undefined && tag.value.toLowerCase() === 'true';
+}
+
+/** A prompt version's source: one of MLflow's placeholders, stored as is. */
+export function promptSource(source: string, runId: string): ResolvedSource {
+  if (!PROMPT_SOURCE_PLACEHOLDERS.has(source))
+    throw invalidParameter(
+      `Invalid prompt source: '${source}'. Prompt sources must use an MLflow placeholder.`,
+    );
+  return { source, storageLocation: source, runId, loggedModelId: '' };
+}
 
 function invalidSource(source: string, why: string): MlflowError {
   return invalidParameter(`Invalid model version source: '${source}'. ${why}`);

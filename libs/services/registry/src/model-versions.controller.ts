@@ -3,7 +3,7 @@ import { canonicalStage, DEFAULT_MODEL_VERSIONS_PER_PAGE } from '@ledgerflow/dom
 import { Ctx, metadataOf, Msg, type RequestContext, type RequestMessage } from '@ledgerflow/http';
 import { LoggedModelQueries, TrackingQueries } from '@ledgerflow/service-tracking';
 import { GovernanceService } from './governance/governance.service.js';
-import { resolveModelSource } from './model-source.js';
+import { isPromptVersion, promptSource, resolveModelSource } from './model-source.js';
 import { RegistryCommands } from './registry.commands.js';
 import { modelVersionJson } from './registry.json.js';
 import { RegistryQueries } from './registry.queries.js';
@@ -38,16 +38,19 @@ export class ModelVersionsController {
     const source = msg.requiredString('source');
     const tags = registryTags(msg);
     await this.commands.modelIdOf(name);
-    const resolved = await resolveModelSource(
-      {
-        source,
-        runId: msg.optionalString('run_id') ?? '',
-        hasRunId: msg.has('run_id'),
-        loggedModelId: msg.optionalString('model_id') ?? '',
-        hasModelId: msg.has('model_id'),
-      },
-      { tracking: this.tracking, loggedModels: this.loggedModels, registry: this.queries },
-    );
+    // a prompt version (MLflow 3's prompt registry) has no artifacts: only a placeholder source
+    const resolved = isPromptVersion(tags)
+      ? promptSource(source, msg.optionalString('run_id') ?? '')
+      : await resolveModelSource(
+          {
+            source,
+            runId: msg.optionalString('run_id') ?? '',
+            hasRunId: msg.has('run_id'),
+            loggedModelId: msg.optionalString('model_id') ?? '',
+            hasModelId: msg.has('model_id'),
+          },
+          { tracking: this.tracking, loggedModels: this.loggedModels, registry: this.queries },
+        );
     const version = await this.commands.createModelVersion(
       name,
       {
