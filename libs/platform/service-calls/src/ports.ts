@@ -1,0 +1,77 @@
+import type { EventMetadata } from '@ledgerflow/contracts';
+
+/**
+ * Who is asking, carried to the service that answers: the caller's correlation id goes into the
+ * gRPC metadata (`x-correlation-id`) next to the W3C trace context of the active span.
+ */
+export interface CallContext {
+  readonly correlationId?: string;
+}
+
+/** A run as other services need it (the tracking read model's field names). */
+export interface RunFacts {
+  readonly run_id: string;
+  readonly experiment_id: string;
+  readonly artifact_uri: string;
+  readonly lifecycle_stage: string;
+  readonly status: string;
+  readonly user_id: string;
+}
+
+/** A 3.x logged model as other services need it. */
+export interface LoggedModelFacts {
+  readonly model_id: string;
+  readonly experiment_id: string;
+  readonly name: string;
+  readonly artifact_uri: string;
+  /** Absent when the model was logged outside a run. */
+  readonly source_run_id?: string;
+}
+
+export interface ExperimentFacts {
+  readonly experiment_id: string;
+  readonly name: string;
+  readonly artifact_location: string;
+  readonly lifecycle_stage: string;
+}
+
+/**
+ * The questions other services ask the tracking service. Embedded mode answers them in process
+ * from the tracking read models; distributed mode asks tracking-ingest over gRPC
+ * (`ledgerflow.tracking.v1.TrackingLookupService`). Unknown ids resolve to undefined.
+ */
+export interface TrackingLookup {
+  run(runId: string, call?: CallContext): Promise<RunFacts | undefined>;
+  loggedModel(modelId: string, call?: CallContext): Promise<LoggedModelFacts | undefined>;
+  experiment(experimentId: string, call?: CallContext): Promise<ExperimentFacts | undefined>;
+  experimentByName(name: string, call?: CallContext): Promise<ExperimentFacts | undefined>;
+  /**
+   * Lists a registered model version in the logged model's `mlflow.modelVersions` tag. Idempotent.
+   * In process (one shared log) the registry does this in the same atomic append as the version
+   * instead, see `sharesLog`.
+   */
+  linkModelVersion(
+    modelId: string,
+    version: { readonly name: string; readonly version: string },
+    metadata: EventMetadata,
+  ): Promise<void>;
+  /**
+   * True when the tracking streams are in the caller's own event log (embedded mode), so a caller
+   * may append to them atomically with its own events; false across services.
+   */
+  readonly sharesLog: boolean;
+}
+
+/** The questions other services ask the registry (served by registry-governance). */
+export interface RegistryLookup {
+  /** A version's download location (storage location, else source); undefined when absent or deleted. */
+  modelVersionLocation(
+    name: string,
+    version: number,
+    call?: CallContext,
+  ): Promise<string | undefined>;
+}
+
+/** Nest injection tokens of the ports. */
+export const TRACKING_LOOKUP = Symbol.for('ledgerflow.TrackingLookup');
+export const REGISTRY_LOOKUP = Symbol.for('ledgerflow.RegistryLookup');
