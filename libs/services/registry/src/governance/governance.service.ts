@@ -40,6 +40,7 @@ import {
   type RegisteredModelCommand,
   type RegisteredModelState,
   type TransitionRequestCommand,
+  type TransitionRequestState,
 } from '@ledgerflow/domain-registry';
 import type { ReadModelReader } from '@ledgerflow/projections';
 import { CLOCK, EVENT_IDS, PROJECTION_RUNNER, READ_MODEL_READER } from '@ledgerflow/runtime';
@@ -284,15 +285,20 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
     if (expired !== undefined) await this.projections.waitFor(expired);
     const who = await this.principal(meta.actor, p.policy);
     authorizeApprover(p, target, who);
-    const { state } = await this.aggregates.load(stream, transitionRequestDecider);
-    if (state.open !== null) authorizeSelfApproval(p, state.open.requester, who);
-
     let completes = false;
+    let requestId = '';
     const requestCmd: AggregateCommand<TransitionRequestCommand, unknown, DomainEvent> = {
       stream,
       decider: {
         ...transitionRequestDecider,
+        // runs under the stream's lock on its current state: the self-approval check and the
+        // approval see the same request
         decide: (c, s, ctx) => {
+          const open = (s as TransitionRequestState).open;
+          if (open !== null) {
+            authorizeSelfApproval(p, open.requester, who);
+            requestId = open.requestId;
+          }
           const events = transitionRequestDecider.decide(c, s as never, ctx);
           completes = events.some((e) => e.type === 'TransitionRequestApplied');
           return events;
@@ -331,7 +337,6 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
       meta,
     );
     await this.projections.waitFor(result.lastPosition);
-    const requestId = state.open?.requestId ?? '';
     const doc = await this.reader.get<TransitionRequestDoc>(TRANSITION_REQUESTS, requestId);
     if (doc === undefined) throw new Error(`transition request ${requestId} missing after approve`);
     return { request: doc, applied: doc.status === 'applied' };
