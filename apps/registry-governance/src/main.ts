@@ -5,11 +5,12 @@ import {
   auditProjection,
   governanceProjection,
   RegistryModule,
+  registryProjection,
 } from '@ledgerflow/service-registry';
 
 // One service in its own process, configured by env (LEDGERFLOW_PORT, LEDGERFLOW_DATA_DIR, ...).
 await runServiceMain('registry-governance', {
   // identity lives here (users and permissions belong to registry-governance)
   modules: [AuditModule, IdentityModule, RegistryModule],
-  projections: [governanceProjection, auditProjection, identityProjection],
+  projections: [registryProjection, governanceProjection, auditProjection, identityProjection],
 });
