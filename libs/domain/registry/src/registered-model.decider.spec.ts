@@ -150,6 +150,50 @@ describe('registered model decider', () => {
       ]);
   });
 
+  it('guards version edits, alias moves and renames', () => {
+    const given = spec.given([
+      created,
+      version(1),
+      version(2),
+      {
+        type: 'ModelVersionDeleted',
+        data: { ...ref, version: 2, stage: 'None', removedAliases: [] },
+      },
+    ]);
+    given.when({ type: 'RequireLiveModelVersion', version: 1 }).then([]);
+    given
+      .when({ type: 'RequireLiveModelVersion', version: 2 })
+      .thenThrows('RESOURCE_DOES_NOT_EXIST', 'Model Version (name=fraud, version=2) not found');
+    given
+      .when({ type: 'SetRegisteredModelAlias', alias: 'a', version: 1, expectedRevision: 1 })
+      .thenThrows('RESOURCE_CONFLICT', /at revision 3/);
+    given.when({ type: 'RenameRegisteredModel', newName: 'fraud' }).then([]);
+    given.when({ type: 'DeleteRegisteredModelAlias', alias: 'nope' }).then([]);
+    given.when({ type: 'DeleteRegisteredModelTag', key: 'nope' }).then([]);
+    given
+      .when({ type: 'DeleteRegisteredModel' })
+      .then([{ type: 'RegisteredModelDeleted', data: { ...ref, versions: [1, 2] } }]);
+    spec
+      .given([created, { type: 'RegisteredModelDeleted', data: { ...ref, versions: [] } }])
+      .when(createCmd)
+      .thenThrows('RESOURCE_DOES_NOT_EXIST', 'Registered Model with name=fraud not found');
+  });
+
+  it('records where a moved alias pointed before', () => {
+    const set = (version: number, previousVersion: number | null): RegisteredModelEvent => ({
+      type: 'RegisteredModelAliasSet',
+      data: { ...ref, alias: 'champion', version, previousVersion },
+    });
+    spec
+      .given([created, version(1), version(2), set(1, null)])
+      .when({ type: 'SetRegisteredModelAlias', alias: 'champion', version: 2 })
+      .then([set(2, 1)]);
+    spec
+      .given([created, version(1), set(1, null)])
+      .when({ type: 'SetRegisteredModelAlias', alias: 'champion', version: 1 })
+      .then([]);
+  });
+
   it('gives a name to one model at a time', () => {
     const names = deciderSpec(registeredModelNameDecider);
     names
