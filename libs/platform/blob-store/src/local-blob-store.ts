@@ -1,19 +1,92 @@
-import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rename, rm, unlink } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import {
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { invalidParameter } from '@ledgerflow/contracts';
 import { confineArtifactPath } from './artifact-path.js';
 import {
   BlobNotFoundError,
-  DigestingStream,
   type BlobEntry,
   type BlobStore,
   type ByteRange,
   type StoredBlob,
 } from './blob-store.js';
+
+/** Bytes gathered from the request before one writev; one such write is in flight while the next fills. */
+const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** Writes every buffer, continuing after a short write. */
+async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  let pending = buffers;
+  while (pending.length > 0) {
+    const { bytesWritten } = await handle.writev(pending);
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const b of pending) {
+      if (skip >= b.length) skip -= b.length;
+      else {
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+    }
+    pending = rest;
+  }
+}
+
+/**
+ * Streams the body into the file, hashing it on the way. Chunks from the socket are gathered into
+ * ~4 MiB writev calls, and the next batch is read and hashed while the previous one is written (the
+ * write runs in libuv's thread pool), so receiving, hashing and writing overlap instead of taking
+ * turns per 64 KiB chunk. At most two batches are held: memory stays bounded whatever the size.
+ */
+async function writeHashed(
+  body: Readable,
+  handle: FileHandle,
+): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let inFlight: Promise<void> | undefined;
+  let failure: { error: unknown } | undefined;
+  const flush = async (): Promise<void> => {
+    if (inFlight !== undefined) await inFlight;
+    if (failure !== undefined) throw failure.error;
+    const buffers = batch;
+    batch = [];
+    batchBytes = 0;
+    inFlight = writeAll(handle, buffers).catch((error: unknown) => {
+      failure = { error };
+    });
+  };
+  try {
+    for await (const chunk of body) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+      hash.update(buf);
+      size += buf.length;
+      batch.push(buf);
+      batchBytes += buf.length;
+      if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+    }
+    if (batchBytes > 0) await flush();
+  } finally {
+    // never leave a write running on a handle the caller is about to close
+    if (inFlight !== undefined) await inFlight;
+  }
+  if (failure !== undefined) throw failure.error;
+  return { size, sha256: hash.digest('hex') };
+}
 
 function isMissing(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
@@ -85,15 +158,17 @@ export class LocalBlobStore implements BlobStore {
     // The folders may have been created just now: check again that none is a link.
     await this.fileOf(rel);
     const tmp = path.join(this.tmpDir, `${randomUUID()}.part`);
-    const digest = new DigestingStream();
     const handle = await open(
       tmp,
       constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
       0o644,
     );
+    let written: { size: number; sha256: string };
     try {
-      // The stream owns the handle from here: it fsyncs (flush) and closes it when done.
-      await pipeline(body, digest, createWriteStream('', { fd: handle, flush: true }));
+      written = await writeHashed(body, handle);
+      // one fsync, at the end, before the rename makes the file visible
+      await handle.sync();
+      await handle.close();
       try {
         await rename(tmp, abs);
       } catch (e) {
@@ -107,7 +182,7 @@ export class LocalBlobStore implements BlobStore {
       await unlink(tmp).catch(() => undefined);
       throw e;
     }
-    return { path: rel, size: digest.size, sha256: digest.sha256 };
+    return { path: rel, size: written.size, sha256: written.sha256 };
   }
 
   async get(p: string, range?: ByteRange): Promise<Readable> {
