@@ -426,3 +426,60 @@ describe('identity with auth on: search filtering, groups, actors, gRPC, bad cre
     expect((await call(server, 'GET', '/version', alice)).status).toBe(200);
   });
 });
+
+describe('a burst of wrong passwords', () => {
+  let server: RunningServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-auth-flood-'));
+    server = await startEmbeddedServer(
+      testServerConfig(path.join(dir, 'data'), {
+        auth: {
+          ...loadConfig({}).auth,
+          mode: 'basic',
+          adminPassword: 'workload-admin-password',
+          maxFailedLogins: 10,
+        },
+      }),
+    );
+    for (const u of ['victim', 'busy'])
+      expect(
+        (
+          await call(server, 'POST', '/api/2.0/mlflow/users/create', ADMIN, {
+            username: u,
+            password: PW,
+          })
+        ).status,
+      ).toBe(200);
+  });
+
+  afterAll(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stays within the limit even when concurrent, keeps serving, and never locks out a busy signed-in user', async () => {
+    const busy = basic('busy', PW);
+    expect((await call(server, 'GET', '/version', busy)).status).toBe(200);
+    const guesses = Array.from({ length: 40 }, (_, i) =>
+      call(server, 'GET', '/version', basic('victim', `guess-number-${i}`)),
+    );
+    // meanwhile: the health check and a signed-in user with many requests in flight
+    const [health, ...busyCalls] = await Promise.all([
+      call(server, 'GET', '/health', undefined),
+      ...Array.from({ length: 30 }, () => call(server, 'GET', '/version', busy)),
+    ]);
+    const answers = await Promise.all(guesses);
+    expect(health!.status).toBe(200);
+    expect(busyCalls.map((r) => r.status)).toEqual(busyCalls.map(() => 200));
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
+    // at most the limit was actually checked; the rest were turned away before the password check
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(30);
+    // the victim is locked out for the window, even with the right password; others are not
+    expect((await call(server, 'GET', '/version', basic('victim', PW))).status).toBe(429);
+    expect((await call(server, 'GET', '/version', busy)).status).toBe(200);
+  });
+});

@@ -12,17 +12,11 @@ import {
   type ResourceRef,
   type RouteCall,
 } from '@ledgerflow/http';
-import type { ReadModelReader } from '@ledgerflow/projections';
-import { READ_MODEL_READER } from '@ledgerflow/runtime';
+import { TRACKING_LOOKUP, type TrackingLookup } from '@ledgerflow/service-calls';
 import { parseApiToken, sameDigest, sha256Hex } from './credentials.js';
 import { IdentityService } from './identity.service.js';
 import { LoginLimiter } from './login-limiter.js';
 import { ruleFor, type Rule, type Target } from './route-rules.js';
-
-/** Read models of the tracking service this module reads (by collection name, never written). */
-const RUNS = 'runs';
-const EXPERIMENTS = 'experiments';
-const LOGGED_MODELS = 'logged_models';
 
 /** `007` names experiment `7` wherever an id is parsed as a number: check it as `7`. */
 function canonicalExperimentId(id: string): string {
@@ -95,7 +89,7 @@ export class AccessControlService implements AccessControl {
 
   constructor(
     @Inject(IdentityService) private readonly identity: IdentityService,
-    @Inject(READ_MODEL_READER) private readonly reader: ReadModelReader,
+    @Inject(TRACKING_LOOKUP) private readonly tracking: TrackingLookup,
     @Inject(LEDGERFLOW_CONFIG) private readonly config: LedgerflowConfig,
   ) {
     const { maxFailedLogins, failedLoginWindowMs } = config.auth;
@@ -143,11 +137,20 @@ export class AccessControlService implements AccessControl {
     const password = decoded.slice(colon + 1);
     const wait = this.blocked(client, username);
     if (wait > 0) return { ok: false, status: 429, retryAfterSeconds: wait };
+    const known = await this.identity.checkCachedPassword(username, password);
+    if (known !== undefined)
+      return { ok: true, principal: { username: known.username, isAdmin: known.is_admin } };
+    // counted as a failure before the (slow) check, taken back when right: a burst of
+    // concurrent guesses cannot all slip under the limit
+    this.clients.fail([client]);
+    this.users.fail([username]);
     const user = await this.identity.checkPassword(username, password);
     if (user === undefined) {
       this.logger.warn(`failed login for user '${username.slice(0, 64)}' from ${client}`);
-      return this.refuse(client, username);
+      return { ok: false, status: 401 };
     }
+    this.clients.forgive([client]);
+    this.users.forgive([username]);
     return { ok: true, principal: { username: user.username, isAdmin: user.is_admin } };
   }
 
@@ -239,7 +242,7 @@ export class AccessControlService implements AccessControl {
       case 'experiment_name': {
         const name = field(() => msg.optionalString(target.field));
         if (name === undefined) return ['none'];
-        const doc = await this.trackedByName(EXPERIMENTS, 'name', name);
+        const doc = await this.tracked(() => this.tracking.experimentByName(name));
         return [
           typeof doc?.experiment_id === 'string'
             ? { type: 'experiment', id: doc.experiment_id }
@@ -264,7 +267,7 @@ export class AccessControlService implements AccessControl {
       case 'logged_model': {
         const raw = call.params[target.param];
         if (typeof raw !== 'string' || raw === '') return ['none'];
-        const doc = await this.tracked(LOGGED_MODELS, raw);
+        const doc = await this.tracked(() => this.tracking.loggedModel(raw));
         return [
           typeof doc?.experiment_id === 'string'
             ? { type: 'experiment', id: doc.experiment_id }
@@ -317,42 +320,32 @@ export class AccessControlService implements AccessControl {
   }
 
   /**
-   * A tracking read-model document's experiment (another service's read model, read by name). A
-   * process without tracking's read models (a service run alone) finds nothing, so non-admins
-   * are refused rather than failing.
+   * The experiment of a run, logged model or experiment name, asked of the tracking service
+   * (TrackingLookup: in process, or over gRPC when tracking runs elsewhere). When tracking cannot
+   * answer, the resource counts as unknown, so non-admins are refused rather than let through.
    */
   private async tracked(
-    collection: string,
-    id: string,
+    ask: () => Promise<{ readonly experiment_id: string } | undefined>,
   ): Promise<{ experiment_id?: unknown } | undefined> {
     try {
-      return await this.reader.get<{ experiment_id?: unknown }>(collection, id);
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async trackedByName(
-    collection: string,
-    field: string,
-    value: string,
-  ): Promise<{ experiment_id?: unknown } | undefined> {
-    try {
-      return (await this.reader.find<{ experiment_id?: unknown }>(collection, field, value))[0];
-    } catch {
+      return await ask();
+    } catch (e) {
+      this.logger.warn(
+        `tracking lookup failed, access refused: ${e instanceof Error ? e.message : String(e)}`,
+      );
       return undefined;
     }
   }
 
   private async loggedModelAnchor(modelId: string): Promise<Anchor> {
-    const doc = await this.tracked(LOGGED_MODELS, modelId);
+    const doc = await this.tracked(() => this.tracking.loggedModel(modelId));
     return typeof doc?.experiment_id === 'string'
       ? { type: 'experiment', id: doc.experiment_id }
       : 'unknown';
   }
 
   private async runAnchor(runId: string): Promise<Anchor> {
-    const doc = await this.tracked(RUNS, runId);
+    const doc = await this.tracked(() => this.tracking.run(runId));
     return typeof doc?.experiment_id === 'string'
       ? { type: 'experiment', id: doc.experiment_id }
       : 'unknown';
@@ -367,7 +360,7 @@ export class AccessControlService implements AccessControl {
     let anchor: Anchor;
     if (resource.type === 'run') anchor = await this.runAnchor(resource.id);
     else if (resource.type === 'logged_model') {
-      const doc = await this.tracked(LOGGED_MODELS, resource.id);
+      const doc = await this.tracked(() => this.tracking.loggedModel(resource.id));
       anchor =
         typeof doc?.experiment_id === 'string'
           ? { type: 'experiment', id: doc.experiment_id }

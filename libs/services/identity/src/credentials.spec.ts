@@ -56,6 +56,17 @@ describe('LoginLimiter', () => {
     expect(limiter.blockedFor(['u'])).toBe(0);
   });
 
+  it('takes back a failure counted up front for an attempt that turned out right', () => {
+    const limiter = new LoginLimiter(2, 60_000, () => 5);
+    limiter.fail(['u']);
+    limiter.fail(['u']);
+    expect(limiter.blockedFor(['u'])).toBeGreaterThan(0);
+    limiter.forgive(['u']);
+    expect(limiter.blockedFor(['u'])).toBe(0);
+    limiter.forgive(['u', 'unknown']);
+    expect(limiter.blockedFor(['u'])).toBe(0);
+  });
+
   it('keeps at most maxKeys keys', () => {
     const limiter = new LoginLimiter(1, 60_000, () => 0, 2);
     limiter.fail(['a']);

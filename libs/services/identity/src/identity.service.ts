@@ -174,6 +174,16 @@ export class IdentityService {
   // ---------------------------------------------------------------------------------------------
   // Credentials
 
+  /** The user when this exact password was verified before in this process (no scrypt); else undefined. */
+  async checkCachedPassword(username: string, password: string): Promise<UserDoc | undefined> {
+    const cached = this.verified.get(username);
+    if (cached === undefined) return undefined;
+    const doc = await this.user(username);
+    if (doc === undefined || cached.storedHash !== doc.password_hash) return undefined;
+    const digest = createHmac('sha256', this.cacheKey).update(password).digest();
+    return timingSafeEqual(cached.digest, digest) ? doc : undefined;
+  }
+
   /** The user when the password is right (constant-time; a verified pair is cached per process). */
   async checkPassword(username: string, password: string): Promise<UserDoc | undefined> {
     const doc = await this.user(username);

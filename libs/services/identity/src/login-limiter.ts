@@ -42,6 +42,19 @@ export class LoginLimiter {
     }
   }
 
+  /**
+   * Takes back one failure per key (an attempt counted up front turned out right). Counting
+   * before the slow password check keeps concurrent guesses within the limit too.
+   */
+  forgive(keys: readonly string[]): void {
+    for (const key of keys) {
+      const list = this.failures.get(key);
+      if (list === undefined) continue;
+      list.pop();
+      if (list.length === 0) this.failures.delete(key);
+    }
+  }
+
   private recent(key: string, now: number): number[] {
     const list = (this.failures.get(key) ?? []).filter((t) => t > now - this.windowMs);
     if (list.length === 0) this.failures.delete(key);
