@@ -36,7 +36,8 @@ export function createMetricsProjection(chunkSize = DEFAULT_METRIC_CHUNK_SIZE): 
     name: 'metrics',
     version: 4,
     collections: [
-      { name: METRIC_SERIES, indexes: ['run_id'] },
+      // read by id only: no index to maintain on every append
+      { name: METRIC_SERIES },
       { name: METRIC_CHUNKS },
       { name: METRIC_CHUNK_DIR },
       { name: METRIC_SEGMENTS },
