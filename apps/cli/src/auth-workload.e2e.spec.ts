@@ -471,7 +471,7 @@ describe('a burst of wrong passwords', () => {
       ...Array.from({ length: 30 }, () => call(server, 'GET', '/version', busy)),
     ]);
     const answers = await Promise.all(guesses);
-    expect(health!.status).toBe(200);
+    expect(health.status).toBe(200);
     expect(busyCalls.map((r) => r.status)).toEqual(busyCalls.map(() => 200));
     const statuses = answers.map((r) => r.status);
     expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
