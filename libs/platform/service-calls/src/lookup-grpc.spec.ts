@@ -26,6 +26,7 @@ const MODEL: LoggedModelFacts = {
   experiment_id: '7',
   name: 'clf',
   artifact_uri: 'mlflow-artifacts:/7/models/m-b/artifacts',
+  lifecycle_stage: 'deleted',
 };
 const EXPERIMENT: ExperimentFacts = {
   experiment_id: '7',

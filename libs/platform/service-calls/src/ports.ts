@@ -26,6 +26,8 @@ export interface LoggedModelFacts {
   readonly artifact_uri: string;
   /** Absent when the model was logged outside a run. */
   readonly source_run_id?: string;
+  /** `active` or `deleted` (a deleted model still anchors permission checks to its experiment). */
+  readonly lifecycle_stage: string;
 }
 
 export interface ExperimentFacts {

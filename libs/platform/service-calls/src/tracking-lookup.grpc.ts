@@ -28,6 +28,7 @@ function modelOf(m: v1.LoggedModelFacts): LoggedModelFacts {
     experiment_id: m.experimentId,
     name: m.name,
     artifact_uri: m.artifactUri,
+    lifecycle_stage: m.lifecycleStage,
     ...(m.sourceRunId === '' ? {} : { source_run_id: m.sourceRunId }),
   };
 }
@@ -157,6 +158,7 @@ export function trackingLookupBinding(
             name: m.name,
             artifactUri: m.artifact_uri,
             sourceRunId: m.source_run_id ?? '',
+            lifecycleStage: m.lifecycle_stage,
           },
         };
       },

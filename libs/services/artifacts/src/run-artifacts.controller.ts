@@ -2,17 +2,15 @@ import { Controller, Get, Inject, Req, Res } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { invalidParameter, notFound } from '@ledgerflow/contracts';
 import { confineArtifactPath, joinArtifactPath, type BlobStore } from '@ledgerflow/blob-store';
-import { Msg, type RequestMessage } from '@ledgerflow/http';
-import type { ReadModelReader } from '@ledgerflow/projections';
-import { READ_MODEL_READER } from '@ledgerflow/runtime';
+import { Ctx, Msg, type RequestContext, type RequestMessage } from '@ledgerflow/http';
+import {
+  REGISTRY_LOOKUP,
+  TRACKING_LOOKUP,
+  type RegistryLookup,
+  type TrackingLookup,
+} from '@ledgerflow/service-calls';
 import { sendArtifact } from './artifact-download.js';
 import { BLOB_STORE } from './tokens.js';
-
-/** The tracking read model's run documents (owned by the tracking service; read, never written). */
-const RUNS = 'runs';
-/** The registry's read models (owned by the registry service; read, never written). */
-const REGISTERED_MODELS = 'registered_models';
-const MODEL_VERSIONS = 'model_versions';
 
 /**
  * Where a proxied artifact URI's files live in the blob store, as MLflow's
@@ -43,18 +41,21 @@ export function proxiedStorePath(uri: string): string | undefined {
 export class RunArtifactsController {
   constructor(
     @Inject(BLOB_STORE) private readonly store: BlobStore,
-    @Inject(READ_MODEL_READER) private readonly reader: ReadModelReader,
+    @Inject(TRACKING_LOOKUP) private readonly tracking: TrackingLookup,
+    @Inject(REGISTRY_LOOKUP) private readonly registry: RegistryLookup,
   ) {}
 
-  private async runRoot(msg: RequestMessage): Promise<{ uri: string; storePath: string }> {
+  private async runRoot(
+    msg: RequestMessage,
+    ctx: RequestContext,
+  ): Promise<{ uri: string; storePath: string }> {
     const runId = msg.optionalString('run_id') || msg.optionalString('run_uuid');
     if (runId === undefined || runId === '')
       throw invalidParameter(
         "Missing value for required parameter 'run_id'. See the API docs for more information about request parameters.",
       );
-    const run = await this.reader.get<{ artifact_uri?: unknown }>(RUNS, runId);
-    if (run === undefined || typeof run.artifact_uri !== 'string')
-      throw notFound(`Run with id=${runId} not found`);
+    const run = await this.tracking.run(runId, { correlationId: ctx.correlationId });
+    if (run === undefined) throw notFound(`Run with id=${runId} not found`);
     const storePath = proxiedStorePath(run.artifact_uri);
     if (storePath === undefined)
       throw invalidParameter(
@@ -64,10 +65,10 @@ export class RunArtifactsController {
   }
 
   @Get(['api/2.0/mlflow/artifacts/list', 'ajax-api/2.0/mlflow/artifacts/list'])
-  async list(@Msg() msg: RequestMessage): Promise<object> {
+  async list(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const raw = msg.optionalString('path');
     const rel = raw === undefined ? '' : confineArtifactPath(raw, { allowRoot: true });
-    const root = await this.runRoot(msg);
+    const root = await this.runRoot(msg, ctx);
     const entries = await this.store.list(joinArtifactPath(root.storePath, rel));
     const files = entries.map((e) => {
       const path = joinArtifactPath(rel, e.name);
@@ -79,11 +80,12 @@ export class RunArtifactsController {
   @Get(['get-artifact', 'ajax-api/2.0/mlflow/get-artifact'])
   async getArtifact(
     @Msg() msg: RequestMessage,
+    @Ctx() ctx: RequestContext,
     @Req() req: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const rel = confineArtifactPath(msg.optionalString('path') ?? '');
-    const root = await this.runRoot(msg);
+    const root = await this.runRoot(msg, ctx);
     await sendArtifact(this.store, joinArtifactPath(root.storePath, rel), req, reply);
   }
 
@@ -99,6 +101,7 @@ export class RunArtifactsController {
   ])
   async modelVersionArtifact(
     @Msg() msg: RequestMessage,
+    @Ctx() ctx: RequestContext,
     @Req() req: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
@@ -107,16 +110,11 @@ export class RunArtifactsController {
     const version = msg.requiredId('version');
     if (!/^\d+$/.test(version.trim()))
       throw invalidParameter(`Parameter 'version' must be an integer, got '${version}'.`);
-    const [model] = await this.reader.find<{ model_id: string }>(REGISTERED_MODELS, 'name', name);
-    if (model === undefined) throw notFound(`Registered Model with name=${name} not found`);
-    const doc = await this.reader.get<{
-      storage_location?: string;
-      source?: string;
-      deleted?: boolean;
-    }>(MODEL_VERSIONS, `${model.model_id}/${version.trim().padStart(10, '0')}`);
-    if (doc === undefined || doc.deleted === true)
+    const location = await this.registry.modelVersionLocation(name, Number(version), {
+      correlationId: ctx.correlationId,
+    });
+    if (location === undefined)
       throw notFound(`Model Version (name=${name}, version=${Number(version)}) not found`);
-    const location = doc.storage_location || doc.source || '';
     const storePath = proxiedStorePath(location);
     if (storePath === undefined)
       throw invalidParameter(

@@ -5,3 +5,4 @@ export * from './registry.projection.js';
 export * from './registry.queries.js';
 export * from './audit/index.js';
 export * from './governance/index.js';
+export * from './registry-lookup.js';

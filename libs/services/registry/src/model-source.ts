@@ -1,12 +1,17 @@
 import path from 'node:path';
-import { invalidParameter, MlflowError } from '@ledgerflow/contracts';
+import { invalidParameter, MlflowError, notFound } from '@ledgerflow/contracts';
 import {
   canonicalStage,
   parseVersionNumber,
   type ModelVersionDoc,
 } from '@ledgerflow/domain-registry';
-import type { LoggedModelDoc } from '@ledgerflow/domain-tracking';
-import type { LoggedModelQueries, TrackingQueries } from '@ledgerflow/service-tracking';
+import { loggedModelNotFound } from '@ledgerflow/domain-tracking';
+import type {
+  CallContext,
+  LoggedModelFacts,
+  RunFacts,
+  TrackingLookup,
+} from '@ledgerflow/service-calls';
 import type { RegistryQueries } from './registry.queries.js';
 
 /** A version's lineage, resolved from the source the client sent. */
@@ -27,9 +32,35 @@ export interface SourceInput {
 }
 
 export interface SourceDeps {
-  readonly tracking: TrackingQueries;
-  readonly loggedModels: LoggedModelQueries;
+  /** A run, or RESOURCE_DOES_NOT_EXIST. */
+  readonly tracking: { run(runId: string): Promise<RunFacts> };
+  /** An active logged model, or RESOURCE_DOES_NOT_EXIST. */
+  readonly loggedModels: { model(modelId: string): Promise<LoggedModelFacts> };
   readonly registry: RegistryQueries;
+}
+
+/** The tracking side of SourceDeps, asked through the TrackingLookup port. */
+export function sourceLookups(
+  lookup: TrackingLookup,
+  call: CallContext,
+): Pick<SourceDeps, 'tracking' | 'loggedModels'> {
+  return {
+    tracking: {
+      run: async (runId) => {
+        const run = await lookup.run(runId, call);
+        if (run === undefined) throw notFound(`Run with id=${runId} not found`);
+        return run;
+      },
+    },
+    loggedModels: {
+      model: async (modelId) => {
+        const model = await lookup.loggedModel(modelId, call);
+        if (model === undefined || model.lifecycle_stage === 'deleted')
+          throw loggedModelNotFound(modelId);
+        return model;
+      },
+    },
+  };
 }
 
 const PROMPT_TAG = 'mlflow.prompt.is_prompt';
@@ -257,7 +288,7 @@ async function sourceModel(
   modelId: string,
   source: string,
   deps: SourceDeps,
-): Promise<LoggedModelDoc> {
+): Promise<LoggedModelFacts> {
   try {
     return await deps.loggedModels.model(modelId);
   } catch (e) {
@@ -302,7 +333,7 @@ async function validateInLoggedModel(
   source: string,
   modelId: string,
   deps: SourceDeps,
-): Promise<LoggedModelDoc> {
+): Promise<LoggedModelFacts> {
   const model = await sourceModel(modelId, source, deps);
   if (isLocal(source)) {
     if (localWithin(source, model.artifact_uri)) return model;

@@ -1,9 +1,14 @@
 import { Controller, Delete, Get, HttpCode, Inject, Patch, Post } from '@nestjs/common';
 import { canonicalStage, DEFAULT_MODEL_VERSIONS_PER_PAGE } from '@ledgerflow/domain-registry';
 import { Ctx, metadataOf, Msg, type RequestContext, type RequestMessage } from '@ledgerflow/http';
-import { LoggedModelQueries, TrackingQueries } from '@ledgerflow/service-tracking';
+import { TRACKING_LOOKUP, type TrackingLookup } from '@ledgerflow/service-calls';
 import { GovernanceService } from './governance/governance.service.js';
-import { isPromptVersion, promptSource, resolveModelSource } from './model-source.js';
+import {
+  isPromptVersion,
+  promptSource,
+  resolveModelSource,
+  sourceLookups,
+} from './model-source.js';
 import { RegistryCommands } from './registry.commands.js';
 import { modelVersionJson } from './registry.json.js';
 import { RegistryQueries } from './registry.queries.js';
@@ -22,8 +27,7 @@ export class ModelVersionsController {
   constructor(
     @Inject(RegistryCommands) private readonly commands: RegistryCommands,
     @Inject(RegistryQueries) private readonly queries: RegistryQueries,
-    @Inject(TrackingQueries) private readonly tracking: TrackingQueries,
-    @Inject(LoggedModelQueries) private readonly loggedModels: LoggedModelQueries,
+    @Inject(TRACKING_LOOKUP) private readonly tracking: TrackingLookup,
     @Inject(GovernanceService) private readonly governance: GovernanceService,
   ) {}
 
@@ -49,7 +53,10 @@ export class ModelVersionsController {
             loggedModelId: msg.optionalString('model_id') ?? '',
             hasModelId: msg.has('model_id'),
           },
-          { tracking: this.tracking, loggedModels: this.loggedModels, registry: this.queries },
+          {
+            ...sourceLookups(this.tracking, { correlationId: ctx.correlationId }),
+            registry: this.queries,
+          },
         );
     const version = await this.commands.createModelVersion(
       name,

@@ -26,6 +26,7 @@ import {
 } from '@ledgerflow/event-store';
 import type { ProjectionRunner } from '@ledgerflow/projections';
 import { PROJECTION_RUNNER } from '@ledgerflow/runtime';
+import { TRACKING_LOOKUP, type TrackingLookup } from '@ledgerflow/service-calls';
 import { modelNotFound, versionNotFound } from './registry.queries.js';
 import type { ResolvedSource } from './model-source.js';
 
@@ -50,6 +51,7 @@ export class RegistryCommands {
   constructor(
     @Inject(AGGREGATE_STORE) private readonly aggregates: AggregateStore,
     @Inject(PROJECTION_RUNNER) private readonly projections: ProjectionRunner,
+    @Inject(TRACKING_LOOKUP) private readonly tracking: TrackingLookup,
   ) {}
 
   private async settle(p: Promise<ExecuteResult>): Promise<ExecuteResult> {
@@ -149,7 +151,9 @@ export class RegistryCommands {
   /**
    * Registers a new version (READY); resolves to its number. A version promoted from a 3.x logged
    * model also lists itself in the logged model's `mlflow.modelVersions` tag (as MLflow's server
-   * does), in the same atomic append.
+   * does): in the same atomic append when tracking's streams share this log (embedded mode),
+   * otherwise by asking tracking once the version exists (idempotent, so a retried request
+   * completes the link).
    */
   async createModelVersion(
     name: string,
@@ -161,7 +165,7 @@ export class RegistryCommands {
     const commands: AnyCommand[] = [
       this.modelCommand(modelId, { type: 'CreateModelVersion', ...input }),
     ];
-    if (input.loggedModelId !== '') {
+    if (input.loggedModelId !== '' && this.tracking.sharesLog) {
       const loggedModelId = input.loggedModelId;
       commands.push({
         stream: loggedModelStream(loggedModelId),
@@ -194,7 +198,14 @@ export class RegistryCommands {
     }
     const result = await this.settle(this.aggregates.executeAll(commands, metadata));
     const created = result.events.find((e) => e.type === 'ModelVersionCreated');
-    return (created?.data as { version: number }).version;
+    const version = (created?.data as { version: number }).version;
+    if (input.loggedModelId !== '' && !this.tracking.sharesLog)
+      await this.tracking.linkModelVersion(
+        input.loggedModelId,
+        { name, version: String(version) },
+        metadata,
+      );
+    return version;
   }
 
   async transitionStage(

@@ -8,6 +8,7 @@ export * from './tracking.json.js';
 export * from './tracking.module.js';
 export * from './tracking.projection.js';
 export * from './tracking.queries.js';
+export * from './tracking-lookup.js';
 export * from './grpc/ingest-grpc.server.js';
 export * from './grpc/metric-ingest.js';
 export * from './grpc/flow-control.js';

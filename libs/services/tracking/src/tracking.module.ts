@@ -14,9 +14,11 @@ import { RunSearchQueries } from './run-search.queries.js';
 import { RunsController } from './runs.controller.js';
 import { TrackingCommands } from './tracking.commands.js';
 import { TrackingQueries } from './tracking.queries.js';
+import { TrackingLookupModule } from './tracking-lookup.js';
 
-/** MLflow tracking: experiments and runs over REST. */
+/** MLflow tracking: experiments and runs over REST; answers the other services' TrackingLookup. */
 @Module({
+  imports: [TrackingLookupModule],
   controllers: [
     ExperimentsController,
     LoggedModelsController,

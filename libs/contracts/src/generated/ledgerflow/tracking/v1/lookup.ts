@@ -54,6 +54,8 @@ export interface LoggedModelFacts {
   artifactUri: string;
   /** Empty when the model was logged outside a run. */
   sourceRunId: string;
+  /** `active` or `deleted` */
+  lifecycleStage: string;
 }
 
 export interface GetLoggedModelResponse {
@@ -473,7 +475,7 @@ export const GetLoggedModelRequest: MessageFns<GetLoggedModelRequest> = {
 };
 
 function createBaseLoggedModelFacts(): LoggedModelFacts {
-  return { modelId: "", experimentId: "", name: "", artifactUri: "", sourceRunId: "" };
+  return { modelId: "", experimentId: "", name: "", artifactUri: "", sourceRunId: "", lifecycleStage: "" };
 }
 
 export const LoggedModelFacts: MessageFns<LoggedModelFacts> = {
@@ -492,6 +494,9 @@ export const LoggedModelFacts: MessageFns<LoggedModelFacts> = {
     }
     if (message.sourceRunId !== "") {
       writer.uint32(42).string(message.sourceRunId);
+    }
+    if (message.lifecycleStage !== "") {
+      writer.uint32(50).string(message.lifecycleStage);
     }
     return writer;
   },
@@ -549,6 +554,14 @@ export const LoggedModelFacts: MessageFns<LoggedModelFacts> = {
             message.sourceRunId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lifecycleStage = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -584,6 +597,11 @@ export const LoggedModelFacts: MessageFns<LoggedModelFacts> = {
         : isSet(object.source_run_id)
         ? globalThis.String(object.source_run_id)
         : "",
+      lifecycleStage: isSet(object.lifecycleStage)
+        ? globalThis.String(object.lifecycleStage)
+        : isSet(object.lifecycle_stage)
+        ? globalThis.String(object.lifecycle_stage)
+        : "",
     };
   },
 
@@ -604,6 +622,9 @@ export const LoggedModelFacts: MessageFns<LoggedModelFacts> = {
     if (message.sourceRunId !== "") {
       obj.sourceRunId = message.sourceRunId;
     }
+    if (message.lifecycleStage !== "") {
+      obj.lifecycleStage = message.lifecycleStage;
+    }
     return obj;
   },
 
@@ -617,6 +638,7 @@ export const LoggedModelFacts: MessageFns<LoggedModelFacts> = {
     message.name = object.name ?? "";
     message.artifactUri = object.artifactUri ?? "";
     message.sourceRunId = object.sourceRunId ?? "";
+    message.lifecycleStage = object.lifecycleStage ?? "";
     return message;
   },
 };
@@ -1167,7 +1189,7 @@ export const TrackingLookupServiceService = {
     responseSerialize: (value: GetRunResponse): Buffer => Buffer.from(GetRunResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetRunResponse => GetRunResponse.decode(value),
   },
-  /** A 3.x logged model's experiment, artifact location and source run. */
+  /** A 3.x logged model's experiment, artifact location, source run and lifecycle (deleted ones too). */
   getLoggedModel: {
     path: "/ledgerflow.tracking.v1.TrackingLookupService/GetLoggedModel" as const,
     requestStream: false as const,
@@ -1210,7 +1232,7 @@ export const TrackingLookupServiceService = {
 export interface TrackingLookupServiceServer extends UntypedServiceImplementation {
   /** A run's experiment, artifact location and lifecycle. */
   getRun: handleUnaryCall<GetRunRequest, GetRunResponse>;
-  /** A 3.x logged model's experiment, artifact location and source run. */
+  /** A 3.x logged model's experiment, artifact location, source run and lifecycle (deleted ones too). */
   getLoggedModel: handleUnaryCall<GetLoggedModelRequest, GetLoggedModelResponse>;
   /** An experiment by id or by name. */
   getExperiment: handleUnaryCall<GetExperimentRequest, GetExperimentResponse>;
@@ -1238,7 +1260,7 @@ export interface TrackingLookupServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetRunResponse) => void,
   ): ClientUnaryCall;
-  /** A 3.x logged model's experiment, artifact location and source run. */
+  /** A 3.x logged model's experiment, artifact location, source run and lifecycle (deleted ones too). */
   getLoggedModel(
     request: GetLoggedModelRequest,
     callback: (error: ServiceError | null, response: GetLoggedModelResponse) => void,
