@@ -1,3 +1,4 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,6 +31,8 @@ async function capture(
     process.stderr.write = w2;
   }
 }
+
+const repoRoot = path.resolve(import.meta.dirname, '../../..');
 
 describe('audit export and offline verify (embedded server)', () => {
   let server: RunningServer;
@@ -121,5 +124,42 @@ describe('audit export and offline verify (embedded server)', () => {
     expect(bad.code).toBe(1);
     expect(bad.err).toContain(`FAILED at line ${target + 1} (position ${target + 1}, event ${id})`);
     expect(bad.err).toContain('the event was edited');
+  });
+
+  it('`ledgerflow audit export` and `audit verify --file` work from the command line', () => {
+    execFileSync(process.execPath, [path.join(repoRoot, 'tools/build.mjs'), '--quiet'], {
+      cwd: repoRoot,
+    });
+    const cli = path.join(repoRoot, 'bin/ledgerflow.js');
+    const file = path.join(dir, 'cli.jsonl');
+    // the export reads the log read-only and never calls the server, so it may run beside it
+    const exported = spawnSync(
+      process.execPath,
+      [cli, 'audit', 'export', '--data-dir', dataDir, '--out', file, '--from', '2'],
+      { encoding: 'utf8' },
+    );
+    expect(exported.stderr).toMatch(/audit export: \d+ events to /);
+    expect(exported.status).toBe(0);
+    const ok = spawnSync(process.execPath, [cli, 'audit', 'verify', '--file', file], {
+      encoding: 'utf8',
+    });
+    expect(ok.stdout).toContain('anchored at prev_hash');
+    expect(ok.status).toBe(0);
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    lines[1] = lines[1]!.replace('"occurredAt":', '"occurredAt":1');
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const bad = spawnSync(process.execPath, [cli, 'audit', 'verify', '--file', file], {
+      encoding: 'utf8',
+    });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/FAILED at line 2 \(position 3, event [\w-]+\)/);
+    const missing = spawnSync(
+      process.execPath,
+      [cli, 'audit', 'verify', '--file', path.join(dir, 'nope')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(missing.status).toBe(2);
   });
 });
