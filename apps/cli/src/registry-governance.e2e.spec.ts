@@ -374,13 +374,24 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       expect(await aliasOf('fraud', 'champion')).toBe(2);
     });
 
-    it('refuses deleting a version that holds a protected alias', async () => {
+    it('refuses deleting a version (or the model) that holds a protected alias', async () => {
       const res = await call(server, 'DELETE', '/api/2.0/mlflow/model-versions/delete', ALICE, {
         name: 'fraud',
         version: '2',
       });
       expect(res.status).toBe(403);
       expect(res.json['message']).toContain('rule aliases.champion.approvals');
+      const model = await call(
+        server,
+        'DELETE',
+        '/api/2.0/mlflow/registered-models/delete',
+        ALICE,
+        {
+          name: 'fraud',
+        },
+      );
+      expect(model.status).toBe(403);
+      expect(model.json['message']).toContain('rule aliases.champion.approvals');
       expect(await aliasOf('fraud', 'champion')).toBe(2);
     });
 

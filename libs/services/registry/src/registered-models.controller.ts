@@ -72,7 +72,10 @@ export class RegisteredModelsController {
 
   @Delete('delete')
   async delete(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
-    await this.commands.deleteRegisteredModel(modelName(msg), metadataOf(ctx, reasonOf(msg)));
+    const name = modelName(msg);
+    // the aliases a deletion drops are governed like any alias change
+    await this.governance.authorizeModelDelete(name, ctx.actor);
+    await this.commands.deleteRegisteredModel(name, metadataOf(ctx, reasonOf(msg)));
     return {};
   }
 

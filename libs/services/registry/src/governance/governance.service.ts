@@ -163,7 +163,25 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
    */
   async authorizeVersionDelete(name: string, version: number, actor: string): Promise<void> {
     const m = await this.model(name);
-    const aliases = [...m.state.aliases].filter(([, v]) => v === version).map(([a]) => a);
+    await this.authorizeAliasRemoval(m, version, actor);
+  }
+
+  /**
+   * Deleting a registered model drops all its aliases: each protected one must be changeable
+   * directly by the caller (so a model holding an approved @champion cannot vanish unapproved).
+   */
+  async authorizeModelDelete(name: string, actor: string): Promise<void> {
+    await this.authorizeAliasRemoval(await this.model(name), undefined, actor);
+  }
+
+  private async authorizeAliasRemoval(
+    m: ResolvedModel,
+    version: number | undefined,
+    actor: string,
+  ): Promise<void> {
+    const aliases = [...m.state.aliases]
+      .filter(([, v]) => version === undefined || v === version)
+      .map(([a]) => a);
     if (aliases.length === 0) return;
     const p = await this.effectivePolicy(m);
     const who = await this.principal(actor, p.policy);
