@@ -395,6 +395,34 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       expect(await aliasOf('fraud', 'champion')).toBe(2);
     });
 
+    it('pages a timeline with max_results and page_token', async () => {
+      const all = await timeline('fraud');
+      const seen: Entry[] = [];
+      let token: string | undefined;
+      do {
+        const page = await api('GET', 'ledgerflow/audit/timeline', ADMIN, {
+          name: 'fraud',
+          max_results: 3,
+          ...(token === undefined ? {} : { page_token: token }),
+        });
+        const entries = page.json['entries'] as Entry[];
+        expect(entries.length).toBeLessThanOrEqual(3);
+        seen.push(...entries);
+        token = page.json['next_page_token'] as string | undefined;
+      } while (token !== undefined);
+      expect(seen).toEqual(all);
+      const bad = await call(server, 'GET', '/api/2.0/ledgerflow/audit/timeline', ADMIN, {
+        name: 'fraud',
+        page_token: 'garbage',
+      });
+      expect(bad.status).toBe(400);
+      const tooMany = await call(server, 'GET', '/api/2.0/ledgerflow/audit/timeline', ADMIN, {
+        name: 'fraud',
+        max_results: 10_001,
+      });
+      expect(tooMany.status).toBe(400);
+    });
+
     it('prints the timeline, as-of and replay through the CLI', async () => {
       process.env['MLFLOW_TRACKING_USERNAME'] = 'admin';
       process.env['MLFLOW_TRACKING_PASSWORD'] = 'admin-password-123';

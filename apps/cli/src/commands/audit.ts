@@ -159,22 +159,39 @@ interface TimelineEntry {
 }
 
 /** `ledgerflow audit timeline <name> [--version n]`: who, what, when, why, approvals, correlation. */
-export function auditTimeline(
+export async function auditTimeline(
   name: string,
   version: string | undefined,
   options: AuditQueryOptions,
 ): Promise<number> {
-  return printQuery(options, 'timeline', { name, version }, 'audit timeline', (body) => {
-    const entries = (body['entries'] ?? []) as TimelineEntry[];
-    const lines = entries.map((e) => {
-      const why = e.reason ? `  why: ${e.reason}` : '';
-      const approvals = (e.approvals ?? []).length
-        ? `  approvals: ${(e.approvals ?? []).map((a) => `${a.user}${a.comment ? ` ("${a.comment}")` : ''}`).join(', ')}`
-        : '';
-      return `${iso(e.timestamp)}  ${e.actor.padEnd(12)} ${e.summary}${why}${approvals}  [correlation ${e.correlation_id}]`;
-    });
-    return `${lines.join('\n')}${lines.length ? '\n' : ''}`;
+  // follow every page, so the whole history prints however long it is
+  const entries: TimelineEntry[] = [];
+  let pageToken: string | undefined;
+  do {
+    const res = await auditGet(
+      options.server,
+      'timeline',
+      { name, version, max_results: '1000', page_token: pageToken },
+      'audit timeline',
+    );
+    if (typeof res === 'number') return res;
+    const body = (await res.json()) as { entries?: TimelineEntry[]; next_page_token?: string };
+    entries.push(...(body.entries ?? []));
+    pageToken = body.next_page_token;
+  } while (pageToken !== undefined);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ name, entries }, null, 2)}\n`);
+    return 0;
+  }
+  const lines = entries.map((e) => {
+    const why = e.reason ? `  why: ${e.reason}` : '';
+    const approvals = (e.approvals ?? []).length
+      ? `  approvals: ${(e.approvals ?? []).map((a) => `${a.user}${a.comment ? ` ("${a.comment}")` : ''}`).join(', ')}`
+      : '';
+    return `${iso(e.timestamp)}  ${e.actor.padEnd(12)} ${e.summary}${why}${approvals}  [correlation ${e.correlation_id}]`;
   });
+  process.stdout.write(`${lines.join('\n')}${lines.length ? '\n' : ''}`);
+  return 0;
 }
 
 interface AsOfModel {

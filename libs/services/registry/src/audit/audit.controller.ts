@@ -50,11 +50,17 @@ export class AuditController {
     const name = validateModelName(msg.requiredString('name'));
     const raw = msg.optionalString('version');
     const version = raw === undefined ? undefined : parseVersionNumber(raw);
-    const entries = await this.queries.timeline(name, version);
+    const page = await this.queries.timelinePage(
+      name,
+      version,
+      msg.optionalInt('max_results') ?? 1000,
+      msg.optionalString('page_token'),
+    );
     return {
       name,
       ...(version === undefined ? {} : { version: String(version) }),
-      entries: entries.map(entryJson),
+      entries: page.entries.map(entryJson),
+      ...(page.nextPageToken === undefined ? {} : { next_page_token: page.nextPageToken }),
     };
   }
 

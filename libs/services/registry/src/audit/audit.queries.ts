@@ -35,6 +35,9 @@ export function parseInstant(raw: string): number {
   return t;
 }
 
+/** Largest timeline page. */
+export const MAX_TIMELINE_PAGE = 10_000;
+
 const byName = (a: { name: string }, b: { name: string }): number =>
   a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 
@@ -86,6 +89,34 @@ export class AuditQueries {
             timelineVersionKey(modelId, version),
           );
     return [...entries].sort((a, b) => a.position - b.position);
+  }
+
+  /**
+   * One page of a timeline: entries after the page token's position, at most `maxResults`, and the
+   * token of the next page when more remain (positions only grow, so pages never shift).
+   */
+  async timelinePage(
+    name: string,
+    version: number | undefined,
+    maxResults: number,
+    pageToken: string | undefined,
+  ): Promise<{ entries: TimelineEntryDoc[]; nextPageToken?: string }> {
+    if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > MAX_TIMELINE_PAGE)
+      throw invalidParameter(
+        `max_results must be between 1 and ${MAX_TIMELINE_PAGE}, got ${maxResults}.`,
+      );
+    let after = 0;
+    if (pageToken !== undefined) {
+      const decoded = /^p(\d{1,15})$/.exec(Buffer.from(pageToken, 'base64url').toString('utf8'));
+      if (decoded === null) throw invalidParameter(`Invalid page token '${pageToken}'.`);
+      after = Number(decoded[1]);
+    }
+    const all = (await this.timeline(name, version)).filter((e) => e.position > after);
+    const entries = all.slice(0, maxResults);
+    const last = entries[entries.length - 1];
+    return all.length > maxResults && last !== undefined
+      ? { entries, nextPageToken: Buffer.from(`p${last.position}`).toString('base64url') }
+      : { entries };
   }
 
   private async groups(): Promise<
