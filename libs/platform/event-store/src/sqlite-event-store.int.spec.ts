@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { computeEventHash } from '@ledgerflow/contracts';
@@ -85,6 +85,50 @@ describe('SqliteEventStore (file behaviour)', () => {
     } finally {
       db.close();
     }
+  });
+
+  it('acknowledges an append at synchronous full only after the WAL file is fsynced', async () => {
+    // hold every fdatasync until released, to see that no append is acknowledged before it
+    const probe = await open(path, 'w');
+    const proto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+    await probe.close();
+    const original = proto.datasync;
+    const held: (() => void)[] = [];
+    const synced: string[] = [];
+    proto.datasync = function (this: { datasync(): Promise<void> }) {
+      return new Promise<void>((resolve) => held.push(resolve)).then(() =>
+        original.call(this).then(() => {
+          synced.push('wal');
+        }),
+      );
+    };
+    const store = new SqliteEventStore({ path });
+    try {
+      let acked = 0;
+      const first = store.append('a', 'no_stream', events(1)).then(() => (acked += 1));
+      while (held.length === 0) await new Promise((r) => setTimeout(r, 1));
+      // committed (readers see it) but not yet acknowledged
+      expect((await store.readAll(0)).length).toBe(1);
+      expect(acked).toBe(0);
+      // commits made while an fsync runs wait for the next one, which covers all of them
+      const more = [store.append('b', 'any', events(1)), store.append('c', 'any', events(1))];
+      await new Promise((r) => setTimeout(r, 20));
+      expect(acked).toBe(0);
+      held.shift()!();
+      await first;
+      expect(acked).toBe(1);
+      while (held.length === 0) await new Promise((r) => setTimeout(r, 1));
+      held.shift()!();
+      await Promise.all(more);
+      expect(synced).toEqual(['wal', 'wal']);
+    } finally {
+      proto.datasync = original;
+      for (const release of held) release();
+      await store.close();
+    }
+    const normal = new SqliteEventStore({ path, synchronous: 'normal' });
+    await normal.append('d', 'any', events(1)); // no fsync to wait for
+    await normal.close();
   });
 
   it('verifies a file read-only while a writer has it open, and refuses appends when read-only', async () => {

@@ -1,5 +1,6 @@
 import { GENESIS_HASH, verifyChain } from '@ledgerflow/contracts';
 import type { ChainVerification, NewEvent, RecordedEvent } from '@ledgerflow/contracts';
+import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import {
   checkMaxCount,
@@ -26,8 +27,10 @@ export interface SqliteEventStoreOptions {
   /** Database file; created (with its directory's WAL side files) when absent unless read-only. */
   readonly path: string;
   /**
-   * `full` (default) fsyncs the WAL on every commit, so an acknowledged append survives power loss;
-   * `normal` survives a process crash but may lose the last commits on power loss.
+   * `full` (default) fsyncs the WAL after every commit before acknowledging it, so an acknowledged
+   * append survives power loss; `normal` survives a process crash but may lose the last commits on
+   * power loss. (`full` runs SQLite at synchronous=NORMAL and fsyncs the WAL file itself, off the
+   * main thread: what SQLite's FULL does, without blocking the event loop for each fsync.)
    */
   readonly synchronous?: 'full' | 'normal';
   /** Opens an existing log for reading and verification only; appends are rejected. */
@@ -275,7 +278,9 @@ type WriteStatements = ReturnType<typeof prepareWriteStatements>;
  * The event log in one SQLite file (WAL). One connection does all writing: concurrent appends are
  * queued and committed together in a single transaction on the next turn of the event loop
  * (group commit), each inside its own savepoint so that one request's conflict or error writes
- * nothing of that request while the others commit. Promises settle only after COMMIT returns.
+ * nothing of that request while the others commit. Promises settle only after COMMIT returns
+ * and, at synchronous `full`, after the WAL file has been fsynced (in libuv's thread pool: the
+ * next group commit may run meanwhile, and one fsync covers every commit made before it starts).
  */
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
@@ -287,6 +292,12 @@ export class SqliteEventStore implements EventStore {
   private readonly recent = new RecentEvents(RECENT_EVENT_BYTES);
   private flushTimer: NodeJS.Immediate | undefined;
   private closed = false;
+  /** synchronous `full`: commits are acknowledged after an fsync of the WAL file (syncWal). */
+  private readonly syncCommits: boolean;
+  /** Commits waiting for the next WAL fsync, and the loop running those fsyncs (if any). */
+  private unsynced: { readonly synced: () => void; readonly failed: (e: unknown) => void }[] = [];
+  private syncLoop: Promise<void> | undefined;
+  private wal: FileHandle | undefined;
 
   private readonly sql: ReadStatements;
   /** Undefined when opened read-only. */
@@ -294,6 +305,7 @@ export class SqliteEventStore implements EventStore {
 
   constructor(options: SqliteEventStoreOptions) {
     this.readonly = options.readonly ?? false;
+    this.syncCommits = !this.readonly && options.synchronous !== 'normal';
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
     this.db = new Database(options.path, {
@@ -305,7 +317,8 @@ export class SqliteEventStore implements EventStore {
       this.db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
       if (!this.readonly) {
         this.db.pragma('journal_mode = WAL');
-        this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+        // `full` is NORMAL plus our own fsync of the WAL after each commit (see syncWal)
+        this.db.pragma('synchronous = NORMAL');
         // large metric batches: checkpoint every ~64 MB of WAL instead of every ~4 MB
         this.db.pragma('wal_autocheckpoint = 16384');
         this.db.transaction(() => this.db.exec(SCHEMA)).immediate();
@@ -431,6 +444,8 @@ export class SqliteEventStore implements EventStore {
     }
     await Promise.allSettled([...this.subscriptions].map((s) => s.close()));
     this.recent.clear();
+    await this.syncLoop;
+    await this.wal?.close().catch(() => undefined);
     this.db.close();
   }
 
@@ -512,12 +527,58 @@ export class SqliteEventStore implements EventStore {
       handled = Math.min(handled, subscription.position);
     if (this.subscriptions.size > 0) this.recent.dropThrough(handled);
     for (const sealed of committed) this.recent.add(sealed);
-    requests.forEach((request, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.ok) request.resolve(outcome.result);
-      else request.reject(outcome.error);
-    });
+    const settle = (): void =>
+      requests.forEach((request, i) => {
+        const outcome = outcomes[i]!;
+        if (outcome.ok) request.resolve(outcome.result);
+        else request.reject(outcome.error);
+      });
+    if (this.syncCommits && head.position !== startHead.position) {
+      // acknowledged once durable; an fsync that fails leaves the durability of these commits
+      // unknown, so their callers get the error (a resent batch is recognised by its id)
+      this.unsynced.push({
+        synced: settle,
+        failed: (error) => requests.forEach((request) => request.reject(error)),
+      });
+      this.syncLoop ??= this.runSyncs();
+    } else settle();
     if (head.position !== startHead.position) this.notifier.notify();
+  }
+
+  /** fsyncs the WAL until no commit waits for it; each fsync covers every commit made before it. */
+  private async runSyncs(): Promise<void> {
+    try {
+      while (this.unsynced.length > 0) {
+        const waiting = this.unsynced;
+        this.unsynced = [];
+        try {
+          await this.syncWal();
+        } catch (error: unknown) {
+          for (const w of waiting) w.failed(error);
+          continue;
+        }
+        for (const w of waiting) w.synced();
+      }
+    } finally {
+      this.syncLoop = undefined;
+    }
+  }
+
+  /**
+   * fdatasync of the WAL file: what synchronous=FULL does inside COMMIT, but in the thread pool.
+   * The file stays while this connection is open; it is reopened if it was ever replaced.
+   */
+  private async syncWal(): Promise<void> {
+    const walPath = `${this.db.name}-wal`;
+    if (this.wal !== undefined) {
+      const [held, current] = await Promise.all([this.wal.stat(), stat(walPath)]);
+      if (held.ino !== current.ino || held.dev !== current.dev) {
+        await this.wal.close().catch(() => undefined);
+        this.wal = undefined;
+      }
+    }
+    this.wal ??= await openFile(walPath, 'r');
+    await this.wal.datasync();
   }
 
   /** Checks and inserts one request inside its savepoint; throws to have the savepoint rolled back. */
