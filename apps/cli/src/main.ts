@@ -31,6 +31,26 @@ program
   });
 
 program
+  .command('service')
+  .description(
+    'run one service in its own process: tracking-ingest, artifact-store, registry-governance or deployment (distributed mode with LEDGERFLOW_MODE=distributed; see docs/operations.md)',
+  )
+  .argument('<name>', 'the service')
+  .option('--host <host>', 'address to bind (env LEDGERFLOW_HOST)')
+  .option('--port <port>', 'HTTP port (env LEDGERFLOW_PORT or PORT)', port)
+  .option('--data-dir <dir>', 'data directory in embedded mode (env LEDGERFLOW_DATA_DIR)')
+  .option('--grpc-port <port>', 'gRPC metric ingest port of tracking-ingest', port)
+  .action(
+    async (
+      name: string,
+      opts: { host?: string; port?: number; dataDir?: string; grpcPort?: number },
+    ) => {
+      const { runService } = await import('./commands/server.js');
+      await runService(name, opts);
+    },
+  );
+
+program
   .command('rebuild')
   .description('drop read models and replay them from the event log (the server must be stopped)')
   .argument('[read-model]', 'one read model to rebuild; all of them when omitted')
@@ -101,29 +121,42 @@ audit
   .argument('<name>', 'registered model name')
   .option('--version <n>', 'only this version')
   .option('--server <url>', 'server URL (env MLFLOW_TRACKING_URI)')
+  .option('--data-dir <dir>', "answer from a stopped server's data directory instead")
   .option('--json', 'print the JSON response')
-  .action(async (name: string, opts: { version?: string; server?: string; json?: boolean }) => {
-    const { auditTimeline } = await import('./commands/audit.js');
-    process.exitCode = await auditTimeline(name, opts.version, opts);
-  });
+  .action(
+    async (
+      name: string,
+      opts: { version?: string; server?: string; dataDir?: string; json?: boolean },
+    ) => {
+      const { auditTimeline } = await import('./commands/audit.js');
+      process.exitCode = await auditTimeline(name, opts.version, opts);
+    },
+  );
 audit
   .command('as-of')
   .description("every registered model's stages and aliases at an instant (ISO 8601 or epoch ms)")
   .argument('<instant>', 'e.g. 2026-03-01T12:00:00Z')
   .option('--name <name>', 'only this registered model')
   .option('--server <url>', 'server URL (env MLFLOW_TRACKING_URI)')
+  .option('--data-dir <dir>', "answer from a stopped server's data directory instead")
   .option('--json', 'print the JSON response')
-  .action(async (instant: string, opts: { name?: string; server?: string; json?: boolean }) => {
-    const { auditAsOf } = await import('./commands/audit.js');
-    process.exitCode = await auditAsOf(instant, opts.name, opts);
-  });
+  .action(
+    async (
+      instant: string,
+      opts: { name?: string; server?: string; dataDir?: string; json?: boolean },
+    ) => {
+      const { auditAsOf } = await import('./commands/audit.js');
+      process.exitCode = await auditAsOf(instant, opts.name, opts);
+    },
+  );
 audit
   .command('replay')
   .description("a registered model's promotion history as a readable report")
   .argument('<name>', 'registered model name')
   .option('--server <url>', 'server URL (env MLFLOW_TRACKING_URI)')
+  .option('--data-dir <dir>', "answer from a stopped server's data directory instead")
   .option('--json', 'print the JSON response')
-  .action(async (name: string, opts: { server?: string; json?: boolean }) => {
+  .action(async (name: string, opts: { server?: string; dataDir?: string; json?: boolean }) => {
     const { auditReplay } = await import('./commands/audit.js');
     process.exitCode = await auditReplay(name, opts);
   });

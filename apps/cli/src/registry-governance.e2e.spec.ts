@@ -652,4 +652,35 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       expect(report).toContain('Final state: Production: 3; Archived: 2; @champion=3');
     });
   });
+
+  it('answers timeline, as-of and replay from the data dir alone, as the server did', async () => {
+    process.env['MLFLOW_TRACKING_USERNAME'] = 'admin';
+    process.env['MLFLOW_TRACKING_PASSWORD'] = 'admin-password-123';
+    const runs = (o: { server?: string; dataDir?: string }) => [
+      () => auditTimeline('fraud', undefined, { ...o, json: true }),
+      () => auditTimeline('churn-v2', '3', o),
+      () => auditAsOf(String(clock.now()), undefined, o),
+      () => auditAsOf('2026-03-10T00:00:00Z', 'churn', { ...o, json: true }),
+      () => auditReplay('churn-v2', o),
+    ];
+    const online: string[] = [];
+    try {
+      for (const run of runs({ server: server.url })) online.push((await quiet(run)).out);
+    } finally {
+      delete process.env['MLFLOW_TRACKING_USERNAME'];
+      delete process.env['MLFLOW_TRACKING_PASSWORD'];
+    }
+    await server.close();
+    const offline: string[] = [];
+    for (const run of runs({ dataDir })) {
+      const r = await quiet(run);
+      expect(r.code).toBe(0);
+      offline.push(r.out);
+    }
+    expect(offline).toEqual(online);
+    expect(online[0]).toContain('"action": "apply_request"');
+    const missing = await quiet(() => auditReplay('nope', { dataDir }));
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('RESOURCE_DOES_NOT_EXIST');
+  });
 });

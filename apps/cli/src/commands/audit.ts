@@ -126,22 +126,109 @@ export async function auditExport(options: AuditExportOptions): Promise<number> 
 
 export interface AuditQueryOptions {
   readonly server?: string;
-  /** Print the server's JSON instead of the readable text. */
+  /** Answer from a stopped server's data dir instead (the audit read model is caught up first). */
+  readonly dataDir?: string;
+  /** Print the JSON response instead of the readable text. */
   readonly json?: boolean;
 }
 
-async function printQuery(
+/** One audit query: the JSON body, or an exit code after the error was written. */
+type AuditSource = (
+  path: 'timeline' | 'as-of' | 'replay',
+  params: Record<string, string | undefined>,
+) => Promise<Record<string, unknown> | number>;
+
+/** Queries a running server's audit API. */
+function serverSource(server: string | undefined, command: string): AuditSource {
+  return async (path, params) => {
+    const res = await auditGet(server, path, params, command);
+    return typeof res === 'number' ? res : ((await res.json()) as Record<string, unknown>);
+  };
+}
+
+/**
+ * Answers from a data dir with no server: opens the log and read models (the server must be
+ * stopped: this is the read models' writer), catches the registry-audit read model up, and runs
+ * the same queries the REST endpoints run.
+ */
+async function offlineSource(
+  dataDir: string,
+  command: string,
+): Promise<{ source: AuditSource; close: () => Promise<void> } | number> {
+  const { existsSync } = await import('node:fs');
+  const { loadConfig } = await import('@ledgerflow/config');
+  const { openEmbeddedPlatform } = await import('@ledgerflow/runtime');
+  const { MlflowError } = await import('@ledgerflow/contracts');
+  const { auditProjection, AuditQueries, parseInstant, timelineEntryJson } =
+    await import('@ledgerflow/service-registry');
+  const { parseVersionNumber } = await import('@ledgerflow/domain-registry');
+  if (!existsSync(join(dataDir, EVENT_LOG_FILE_NAME))) {
+    process.stderr.write(`${command}: no event log at ${join(dataDir, EVENT_LOG_FILE_NAME)}\n`);
+    return 2;
+  }
+  const platform = openEmbeddedPlatform(loadConfig(process.env, { dataDir }), [auditProjection]);
+  await platform.projections.start();
+  const queries = new AuditQueries(platform.readModels.reader);
+  const source: AuditSource = async (path, params) => {
+    try {
+      const name = params['name'];
+      if (path === 'timeline') {
+        const version = params['version'];
+        const page = await queries.timelinePage(
+          name ?? '',
+          version === undefined ? undefined : parseVersionNumber(version),
+          Number(params['max_results'] ?? 1000),
+          params['page_token'],
+        );
+        return {
+          name,
+          entries: page.entries.map(timelineEntryJson),
+          ...(page.nextPageToken === undefined ? {} : { next_page_token: page.nextPageToken }),
+        };
+      }
+      if (path === 'as-of') {
+        const t = parseInstant(params['timestamp'] ?? '');
+        return { as_of: t, registered_models: await queries.asOf(t, name) };
+      }
+      return { name, report: await queries.replay(name ?? '') };
+    } catch (error: unknown) {
+      if (!(error instanceof MlflowError)) throw error;
+      process.stderr.write(`${command}: ${error.httpStatus} ${JSON.stringify(error.toJSON())}\n`);
+      return 1;
+    }
+  };
+  return { source, close: () => platform.close() };
+}
+
+/** Runs a command against the server, or the data dir when --data-dir is given. */
+async function withSource(
   options: AuditQueryOptions,
-  path: string,
+  command: string,
+  run: (source: AuditSource) => Promise<number>,
+): Promise<number> {
+  if (options.dataDir === undefined) return run(serverSource(options.server, command));
+  const offline = await offlineSource(options.dataDir, command);
+  if (typeof offline === 'number') return offline;
+  try {
+    return await run(offline.source);
+  } finally {
+    await offline.close();
+  }
+}
+
+function printQuery(
+  options: AuditQueryOptions,
+  path: 'as-of' | 'replay',
   params: Record<string, string | undefined>,
   command: string,
   render: (body: Record<string, unknown>) => string,
 ): Promise<number> {
-  const res = await auditGet(options.server, path, params, command);
-  if (typeof res === 'number') return res;
-  const body = (await res.json()) as Record<string, unknown>;
-  process.stdout.write(options.json ? `${JSON.stringify(body, null, 2)}\n` : render(body));
-  return 0;
+  return withSource(options, command, async (source) => {
+    const body = await source(path, params);
+    if (typeof body === 'number') return body;
+    process.stdout.write(options.json ? `${JSON.stringify(body, null, 2)}\n` : render(body));
+    return 0;
+  });
 }
 
 const iso = (ms: unknown): string =>
@@ -166,19 +253,22 @@ export async function auditTimeline(
 ): Promise<number> {
   // follow every page, so the whole history prints however long it is
   const entries: TimelineEntry[] = [];
-  let pageToken: string | undefined;
-  do {
-    const res = await auditGet(
-      options.server,
-      'timeline',
-      { name, version, max_results: '1000', page_token: pageToken },
-      'audit timeline',
-    );
-    if (typeof res === 'number') return res;
-    const body = (await res.json()) as { entries?: TimelineEntry[]; next_page_token?: string };
-    entries.push(...(body.entries ?? []));
-    pageToken = body.next_page_token;
-  } while (pageToken !== undefined);
+  const code = await withSource(options, 'audit timeline', async (source) => {
+    let pageToken: string | undefined;
+    do {
+      const body = await source('timeline', {
+        name,
+        version,
+        max_results: '1000',
+        page_token: pageToken,
+      });
+      if (typeof body === 'number') return body;
+      entries.push(...((body['entries'] ?? []) as TimelineEntry[]));
+      pageToken = body['next_page_token'] as string | undefined;
+    } while (pageToken !== undefined);
+    return 0;
+  });
+  if (code !== 0) return code;
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ name, entries }, null, 2)}\n`);
     return 0;

@@ -6,24 +6,8 @@ import { parseVersionNumber, validateModelName } from '@ledgerflow/domain-regist
 import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import { Msg, type RequestMessage } from '@ledgerflow/http';
 import { exportAuditLines, exportRange } from './audit-export.js';
-import type { TimelineEntryDoc } from './audit.projection.js';
+import { timelineEntryJson } from './audit.json.js';
 import { AuditQueries, parseInstant } from './audit.queries.js';
-
-function entryJson(e: TimelineEntryDoc): object {
-  return {
-    position: e.position,
-    timestamp: e.timestamp,
-    actor: e.actor,
-    action: e.action,
-    summary: e.summary,
-    name: e.name,
-    version: e.version,
-    reason: e.reason,
-    correlation_id: e.correlationId,
-    request_id: e.requestId,
-    approvals: e.approvals.map((a) => ({ user: a.user, comment: a.comment, timestamp: a.at })),
-  };
-}
 
 /** The audit API for auditors: exports of the hash-chained log, timelines, as-of state, replays. */
 @Controller(['api/2.0/ledgerflow/audit', 'ajax-api/2.0/ledgerflow/audit'])
@@ -59,7 +43,7 @@ export class AuditController {
     return {
       name,
       ...(version === undefined ? {} : { version: String(version) }),
-      entries: page.entries.map(entryJson),
+      entries: page.entries.map(timelineEntryJson),
       ...(page.nextPageToken === undefined ? {} : { next_page_token: page.nextPageToken }),
     };
   }
