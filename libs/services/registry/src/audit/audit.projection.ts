@@ -60,16 +60,24 @@ export interface ModelNamesDoc {
 interface RequestApprovalsDoc {
   [key: string]: unknown;
   readonly approvals: readonly { user: string; comment: string; at: number }[];
-  /** Set by the Applied event: the correlation id of the append that carries the change. */
-  readonly appliedIn: string;
 }
+
+/**
+ * Approvals of a request just applied. The registry change it causes is the next event of the
+ * same append (position + 1, same correlation id); any other event discards it.
+ */
+interface PendingApprovalsDoc extends RequestApprovalsDoc {
+  readonly position: number;
+  readonly correlationId: string;
+}
+const PENDING = 'last-applied';
 
 export const AUDIT_TIMELINE = 'audit_timeline';
 export const AUDIT_VERSION_STAGES = 'audit_version_stages';
 export const AUDIT_ALIASES = 'audit_aliases';
 export const AUDIT_MODEL_NAMES = 'audit_model_names';
 const AUDIT_REQUESTS = 'audit_requests';
-/** Applied approvals waiting for the registry change of the same append, by correlation id. */
+/** The last applied request's approvals, waiting for the registry change it caused. */
 const AUDIT_PENDING = 'audit_pending_approvals';
 
 const pad = (n: number): string => String(n).padStart(15, '0');
@@ -331,7 +339,7 @@ async function indexRegistry(e: RegistryEvent & RecordedEvent, w: ReadModelWrite
  */
 export const auditProjection: Projection = {
   name: 'registry-audit',
-  version: 1,
+  version: 2,
   collections: [
     { name: AUDIT_TIMELINE, indexes: ['modelId', 'versionKey'] },
     { name: AUDIT_VERSION_STAGES, indexes: ['modelId'], cached: true },
@@ -356,8 +364,14 @@ export const auditProjection: Projection = {
       await indexRegistry(event, w);
       const d = event.data as { modelId: string; name: string; version?: number };
       const { action, summary, promotion } = describeRegistry(event);
-      const pending = await w.get<RequestApprovalsDoc>(AUDIT_PENDING, event.metadata.correlationId);
-      if (pending !== undefined) await w.delete(AUDIT_PENDING, event.metadata.correlationId);
+      const last = await w.get<PendingApprovalsDoc>(AUDIT_PENDING, PENDING);
+      if (last !== undefined) await w.delete(AUDIT_PENDING, PENDING);
+      const pending =
+        last !== undefined &&
+        last.position + 1 === event.position &&
+        last.correlationId === event.metadata.correlationId
+          ? last
+          : undefined;
       entry = {
         modelId: d.modelId,
         versionKey: d.version === undefined ? '' : timelineVersionKey(d.modelId, d.version),
@@ -387,12 +401,14 @@ export const auditProjection: Projection = {
             comment: event.data.comment,
             at: event.occurredAt,
           });
-          await w.put(AUDIT_REQUESTS, d.requestId, { approvals, appliedIn: '' });
+          await w.put(AUDIT_REQUESTS, d.requestId, { approvals });
         } else if (event.type === 'TransitionRequestApplied') {
-          await w.put(AUDIT_PENDING, event.metadata.correlationId, {
+          const pending: PendingApprovalsDoc = {
             approvals,
-            appliedIn: d.requestId,
-          });
+            position: event.position,
+            correlationId: event.metadata.correlationId,
+          };
+          await w.put(AUDIT_PENDING, PENDING, pending);
         }
         if (event.type !== 'TransitionRequestApproved' && event.type !== 'TransitionRequestCreated')
           await w.delete(AUDIT_REQUESTS, d.requestId);
