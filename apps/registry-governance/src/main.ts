@@ -1,16 +1,7 @@
 import { runServiceMain } from '@ledgerflow/runtime';
-import { IdentityModule, identityProjection } from '@ledgerflow/service-identity';
-import {
-  AuditModule,
-  auditProjection,
-  governanceProjection,
-  RegistryModule,
-  registryProjection,
-} from '@ledgerflow/service-registry';
+import { SERVICES } from '@ledgerflow/service-embedded';
 
-// One service in its own process, configured by env (LEDGERFLOW_PORT, LEDGERFLOW_DATA_DIR, ...).
-await runServiceMain('registry-governance', {
-  // identity lives here (users and permissions belong to registry-governance)
-  modules: [AuditModule, IdentityModule, RegistryModule],
-  projections: [registryProjection, governanceProjection, auditProjection, identityProjection],
-});
+// One service in its own process, configured by env: LEDGERFLOW_MODE=distributed with
+// LEDGERFLOW_MONGO_URL, LEDGERFLOW_KAFKA_BROKERS and the service addresses (docs/operations.md);
+// otherwise SQLite under LEDGERFLOW_DATA_DIR.
+await runServiceMain('registry-governance', SERVICES['registry-governance']);

@@ -1,13 +1,7 @@
 import { runServiceMain } from '@ledgerflow/runtime';
-import {
-  loggedModelsProjection,
-  metricsProjection,
-  TrackingModule,
-  trackingProjection,
-} from '@ledgerflow/service-tracking';
+import { SERVICES } from '@ledgerflow/service-embedded';
 
-// One service in its own process, configured by env (LEDGERFLOW_PORT, LEDGERFLOW_DATA_DIR, ...).
-await runServiceMain('tracking-ingest', {
-  modules: [TrackingModule],
-  projections: [trackingProjection, metricsProjection, loggedModelsProjection],
-});
+// One service in its own process, configured by env: LEDGERFLOW_MODE=distributed with
+// LEDGERFLOW_MONGO_URL, LEDGERFLOW_KAFKA_BROKERS and the service addresses (docs/operations.md);
+// otherwise SQLite under LEDGERFLOW_DATA_DIR.
+await runServiceMain('tracking-ingest', SERVICES['tracking-ingest']);

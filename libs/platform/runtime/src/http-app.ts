@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { LogLevel } from '@nestjs/common';
+import type { FastifyInstance } from 'fastify';
 import {
   installAccessControl,
   installMlflowWireRules,
@@ -27,11 +28,14 @@ export async function createHttpApp(
   rootModule: unknown,
   logLevel = 'info',
   accessControl: () => AccessControl | undefined = () => undefined,
+  /** Installs more hooks on the Fastify instance before any route (e.g. request telemetry). */
+  beforeRoutes?: (instance: FastifyInstance) => void,
 ): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: MAX_JSON_BODY_BYTES,
     routerOptions: { maxParamLength: 4096 },
   });
+  beforeRoutes?.(adapter.getInstance());
   recordRoutes(adapter.getInstance());
   installMlflowWireRules(adapter.getInstance());
   installAccessControl(adapter.getInstance(), accessControl);

@@ -4,3 +4,6 @@ export * from './http-app.js';
 export * from './platform.module.js';
 export * from './version.js';
 export * from './start-service.js';
+export * from './distributed-config.js';
+export * from './distributed-platform.js';
+export * from './readiness.js';

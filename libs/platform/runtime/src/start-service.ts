@@ -1,4 +1,5 @@
-import { Module, type DynamicModule, type Type } from '@nestjs/common';
+import { Global, Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Clock } from '@ledgerflow/contracts';
 import { ConfigError, loadConfig, type LedgerflowConfig } from '@ledgerflow/config';
@@ -10,9 +11,32 @@ import {
   type RegisteredRoute,
 } from '@ledgerflow/http';
 import type { Projection } from '@ledgerflow/projections';
+import {
+  GrpcRegistryLookup,
+  GrpcTrackingLookup,
+  REGISTRY_LOOKUP,
+  registryLookupBinding,
+  startGrpcServer,
+  TRACKING_LOOKUP,
+  trackingLookupBinding,
+  type GrpcServiceBinding,
+  type RegistryLookup,
+  type RunningGrpcServer,
+  type TrackingLookup,
+} from '@ledgerflow/service-calls';
+import { installHttpTelemetry, setupTracing } from '@ledgerflow/telemetry';
+import {
+  loadDistributedConfig,
+  modeOf,
+  serviceAddresses,
+  type DistributedConfig,
+  type ServiceAddresses,
+} from './distributed-config.js';
+import { openDistributedPlatform, type DistributedPlatform } from './distributed-platform.js';
 import { openEmbeddedPlatform } from './embedded-platform.js';
 import { createHttpApp } from './http-app.js';
-import { PlatformModule } from './platform.module.js';
+import { PlatformModule, type PlatformPorts } from './platform.module.js';
+import type { ReadinessProbe } from './readiness.js';
 import { LEDGERFLOW_VERSION } from './version.js';
 
 export interface RunningServer {
@@ -24,23 +48,53 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** A question one service answers for the others (a port with an in-process and a gRPC adapter). */
+export type LookupPort = 'tracking' | 'registry';
+
 export interface ServiceSpec {
   /** Feature modules to mount (one service, or all four in embedded mode). */
   readonly modules: readonly Type[];
   /** Read models those modules query. */
   readonly projections: readonly Projection[];
+  /** The service's name (`tracking-ingest`): its database in distributed mode, its spans' service. */
+  readonly name?: string;
+  /** Bounded context of its log (`tracking`): the Kafka topic `ledgerflow.<context>.events.v1`. */
+  readonly context?: string;
+  /** Lookups its modules answer, served to the other services over gRPC in distributed mode. */
+  readonly serves?: readonly LookupPort[];
+  /** Lookups its modules ask of other services (gRPC clients in distributed mode). */
+  readonly asks?: readonly LookupPort[];
+}
+
+/** Makes the remote lookups visible to every module of the process. */
+@Global()
+@Module({})
+class RemoteLookupsModule {
+  static of(providers: Provider[]): DynamicModule {
+    return {
+      module: RemoteLookupsModule,
+      providers,
+      exports: providers.map((p) => (p as { provide: symbol }).provide),
+    };
+  }
 }
 
 @Module({})
 class RootModule {
   static of(
     spec: ServiceSpec,
-    platform: ReturnType<typeof openEmbeddedPlatform>,
+    platform: PlatformPorts,
     config: LedgerflowConfig,
+    remote: Provider[] = [],
+    readiness?: ReadinessProbe,
   ): DynamicModule {
     return {
       module: RootModule,
-      imports: [PlatformModule.forRoot(platform, config), ...spec.modules],
+      imports: [
+        PlatformModule.forRoot(platform, config, readiness),
+        ...(remote.length > 0 ? [RemoteLookupsModule.of(remote)] : []),
+        ...spec.modules,
+      ],
     };
   }
 }
@@ -55,7 +109,8 @@ function accessControlOf(
 ): AccessControl | undefined {
   let access: AccessControl | undefined;
   try {
-    access = app.get<AccessControl>(ACCESS_CONTROL, { strict: false });
+    // through ModuleRef: the app's own get() exits the process on an unknown token (abortOnError)
+    access = app.get(ModuleRef).get<AccessControl>(ACCESS_CONTROL, { strict: false });
   } catch {
     access = undefined;
   }
@@ -74,11 +129,17 @@ export async function startService(
     wrapEventStore?: (store: EventStore) => EventStore;
     /** Drives time for tests (events' occurredAt, expiries); the wall clock when omitted. */
     clock?: Clock;
+    /** Distributed mode: MongoDB, Kafka and gRPC instead of SQLite and in-process calls. */
+    distributed?: DistributedConfig;
+    /** Where the lookups the spec asks are answered (default: from env). */
+    addresses?: ServiceAddresses;
   } = {},
 ): Promise<RunningServer> {
   const log = (m: string): void => {
     if (config.logLevel !== 'error') console.error(`[ledgerflow] ${m}`);
   };
+  if (options.distributed !== undefined)
+    return startDistributedService(spec, config, options.distributed, log, options.clock);
   const platform = openEmbeddedPlatform(
     config,
     spec.projections,
@@ -86,15 +147,25 @@ export async function startService(
     options.wrapEventStore,
     options.clock,
   );
+  // a service run alone asks the others over gRPC (LEDGERFLOW_TRACKING_GRPC_ADDRESS, ...)
+  const { clients, providers: remote } = remoteLookups(
+    spec,
+    options.addresses ?? serviceAddresses(process.env),
+  );
   let app: NestFastifyApplication | undefined;
   let access: AccessControl | undefined;
   try {
     await platform.projections.start();
-    app = await createHttpApp(RootModule.of(spec, platform, config), config.logLevel, () => access);
+    app = await createHttpApp(
+      RootModule.of(spec, platform, config, remote),
+      config.logLevel,
+      () => access,
+    );
     access = accessControlOf(app, config);
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await app?.close();
+    for (const c of clients) c.close();
     await platform.close();
     throw e;
   }
@@ -120,6 +191,112 @@ export async function startService(
       if (closed) return;
       closed = true;
       await running.close();
+      for (const c of clients) c.close();
+      await platform.close();
+    },
+  };
+}
+
+/** gRPC clients (and their Nest providers) for the lookups a service asks of the others. */
+function remoteLookups(
+  spec: ServiceSpec,
+  addresses: ServiceAddresses,
+): { clients: { close(): void }[]; providers: Provider[] } {
+  const clients: { close(): void }[] = [];
+  const providers: Provider[] = [];
+  if (spec.asks?.includes('tracking')) {
+    const client = new GrpcTrackingLookup(addresses.trackingAddress, addresses.callDeadlineMs);
+    clients.push(client);
+    providers.push({ provide: TRACKING_LOOKUP, useValue: client });
+  }
+  if (spec.asks?.includes('registry')) {
+    const client = new GrpcRegistryLookup(addresses.registryAddress, addresses.callDeadlineMs);
+    clients.push(client);
+    providers.push({ provide: REGISTRY_LOOKUP, useValue: client });
+  }
+  return { clients, providers };
+}
+
+/** The URL a listening app answers on. */
+function urlOf(app: NestFastifyApplication, config: LedgerflowConfig): string {
+  const address: unknown = app.getHttpServer().address();
+  const port =
+    typeof address === 'object' && address !== null && 'port' in address
+      ? Number(address.port)
+      : config.port;
+  return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+}
+
+/**
+ * One service in distributed mode: its MongoDB log and read models (caught up before it listens),
+ * gRPC clients for the lookups it asks, HTTP with request telemetry and /metrics, a gRPC listener
+ * for the lookups it answers, and the outbox publishing its log to Kafka.
+ */
+async function startDistributedService(
+  spec: ServiceSpec,
+  config: LedgerflowConfig,
+  distributed: DistributedConfig,
+  log: (m: string) => void,
+  clock?: Clock,
+): Promise<RunningServer> {
+  const name = spec.name ?? 'ledgerflow';
+  const platform: DistributedPlatform = await openDistributedPlatform(
+    distributed,
+    { name, context: spec.context ?? name.split('-')[0]! },
+    spec.projections,
+    log,
+    clock,
+  );
+  const { clients, providers: remote } = remoteLookups(spec, distributed);
+  let app: NestFastifyApplication | undefined;
+  let access: AccessControl | undefined;
+  let grpcServer: RunningGrpcServer | undefined;
+  try {
+    await platform.projections.start();
+    app = await createHttpApp(
+      RootModule.of(spec, platform, config, remote, () => platform.readiness()),
+      config.logLevel,
+      () => access,
+      (instance) => installHttpTelemetry(instance, { metrics: platform.metrics }),
+    );
+    access = accessControlOf(app, config);
+    await app.listen({ host: config.host, port: config.port });
+    const bindings: GrpcServiceBinding[] = [];
+    if (spec.serves?.includes('tracking'))
+      bindings.push(trackingLookupBinding(app.get<TrackingLookup>(TRACKING_LOOKUP), log));
+    if (spec.serves?.includes('registry'))
+      bindings.push(registryLookupBinding(app.get<RegistryLookup>(REGISTRY_LOOKUP), log));
+    if (bindings.length > 0) {
+      grpcServer = await startGrpcServer({
+        host: distributed.serviceGrpcHost,
+        port: distributed.serviceGrpcPort,
+        bindings,
+      });
+      log(
+        `service calls (${bindings.map((b) => b.name).join(', ')}) on ${distributed.serviceGrpcHost}:${grpcServer.port}`,
+      );
+    }
+    platform.startOutbox();
+  } catch (e) {
+    await grpcServer?.close();
+    await app?.close();
+    for (const c of clients) c.close();
+    await platform.close();
+    throw e;
+  }
+  const running = app;
+  let closed = false;
+  return {
+    url: urlOf(running, config),
+    config,
+    app: running,
+    routes: registeredRoutes(running.getHttpAdapter().getInstance()),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await grpcServer?.close();
+      await running.close();
+      for (const c of clients) c.close();
       await platform.close();
     },
   };
@@ -132,8 +309,11 @@ export async function runServiceMain(
   overrides: { host?: string; port?: number; dataDir?: string; grpcPort?: number } = {},
 ): Promise<void> {
   let config: LedgerflowConfig;
+  let distributed: DistributedConfig | undefined;
   try {
     config = loadConfig(process.env, overrides);
+    if (modeOf(process.env) === 'distributed')
+      distributed = loadDistributedConfig(process.env, spec.name ?? name);
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`ledgerflow: ${e.message}`);
@@ -141,12 +321,26 @@ export async function runServiceMain(
     }
     throw e;
   }
-  const server = await startService(spec, config);
+  // spans are exported only when an OTLP endpoint is configured (LEDGERFLOW_OTLP_ENDPOINT)
+  const tracing = setupTracing({
+    serviceName: `ledgerflow-${name}`,
+    serviceVersion: LEDGERFLOW_VERSION,
+  });
+  const server = await startService(
+    { ...spec, name: spec.name ?? name },
+    config,
+    distributed === undefined ? {} : { distributed },
+  );
   console.error(
-    `Ledgerflow ${LEDGERFLOW_VERSION} (${name}) listening on ${server.url}, data in ${config.dataDir}`,
+    distributed === undefined
+      ? `Ledgerflow ${LEDGERFLOW_VERSION} (${name}) listening on ${server.url}, data in ${config.dataDir}`
+      : `Ledgerflow ${LEDGERFLOW_VERSION} (${name}, distributed) listening on ${server.url}, database ${distributed.database}`,
   );
   const stop = (): void => {
-    void server.close().then(() => process.exit(0));
+    void server
+      .close()
+      .then(() => tracing.shutdown())
+      .then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

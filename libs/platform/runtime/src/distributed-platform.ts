@@ -1,0 +1,165 @@
+import type { Clock } from '@ledgerflow/contracts';
+import { AggregateStore, systemClock } from '@ledgerflow/event-store';
+import {
+  eventsTopic,
+  KafkaEventBus,
+  OutboxPublisher,
+  ReadModelCheckpointStore,
+} from '@ledgerflow/kafka';
+import { MongoEventStore, MongoReadModelStore } from '@ledgerflow/platform-mongo';
+import { ProjectionRunner, type Projection } from '@ledgerflow/projections';
+import { LedgerflowMetrics } from '@ledgerflow/telemetry';
+import type { DistributedConfig } from './distributed-config.js';
+import { logAndProjectionChecks, within, type ReadinessCheck } from './readiness.js';
+
+/** The distributed adapters of one service: its MongoDB log and read models, Kafka, metrics. */
+export interface DistributedPlatform {
+  readonly eventStore: MongoEventStore;
+  readonly readModels: MongoReadModelStore;
+  readonly projections: ProjectionRunner;
+  readonly aggregates: AggregateStore;
+  readonly clock: Clock;
+  readonly bus: KafkaEventBus;
+  /** Publishes every committed event of this service's log to its Kafka topic. */
+  readonly outbox: OutboxPublisher;
+  readonly topic: string;
+  readonly metrics: LedgerflowMetrics;
+  /** Starts the outbox in the background (retrying while Kafka is unreachable). */
+  startOutbox(): void;
+  readiness(): Promise<ReadinessCheck[]>;
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Retries `open` until it succeeds or `timeoutMs` passes (engines may still be starting). */
+async function retrying<T>(
+  what: string,
+  open: () => Promise<T>,
+  timeoutMs: number,
+  log: (m: string) => void,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (e) {
+      if (Date.now() >= deadline) throw e;
+      log(
+        `${what} not reachable yet (attempt ${attempt}): ${e instanceof Error ? e.message : String(e)}`,
+      );
+      await sleep(Math.min(2000, 200 * attempt));
+    }
+  }
+}
+
+/**
+ * Opens one service's distributed adapters: a MongoDB database holding its event log (commit
+ * documents, unique (stream, revision)) and its read models, a projection runner catching the
+ * read models up from the log, and an outbox that publishes the log to Kafka topic
+ * `ledgerflow.<context>.events.v1` (keyed by stream id) for the services that react to it.
+ */
+export async function openDistributedPlatform(
+  config: DistributedConfig,
+  service: { readonly name: string; readonly context: string },
+  projections: readonly Projection[],
+  log: (message: string) => void = () => undefined,
+  clock: Clock = systemClock,
+  startTimeoutMs = 60_000,
+): Promise<DistributedPlatform> {
+  const target = { uri: config.mongoUrl, database: config.database };
+  const eventStore = await retrying(
+    `MongoDB ${config.mongoUrl}`,
+    () => MongoEventStore.open(target),
+    startTimeoutMs,
+    log,
+  );
+  let readModels: MongoReadModelStore;
+  try {
+    readModels = await MongoReadModelStore.open(target);
+  } catch (e) {
+    await eventStore.close();
+    throw e;
+  }
+  const metrics = new LedgerflowMetrics();
+  const runner = new ProjectionRunner({ eventStore, readModels, projections, logger: log });
+  const aggregates = new AggregateStore(eventStore, clock);
+  const bus = new KafkaEventBus({
+    brokers: config.kafkaBrokers,
+    clientId: `ledgerflow-${service.name}`,
+    metrics,
+    log: (level, message) => {
+      if (level === 'warn' || level === 'error') log(`kafka: ${message}`);
+    },
+  });
+  const topic = eventsTopic(service.context);
+  const outbox = new OutboxPublisher({
+    name: `outbox:${service.context}`,
+    eventStore,
+    bus,
+    checkpoints: new ReadModelCheckpointStore(readModels),
+    topic,
+    metrics,
+    log: (_level, message) => log(message),
+  });
+  let outboxStarting: Promise<void> | undefined;
+  let closed = false;
+  return {
+    eventStore,
+    readModels,
+    projections: runner,
+    aggregates,
+    clock,
+    bus,
+    outbox,
+    topic,
+    metrics,
+    startOutbox() {
+      outboxStarting ??= (async () => {
+        for (let attempt = 1; !closed; attempt++) {
+          try {
+            await outbox.start();
+            return;
+          } catch (e) {
+            log(
+              `outbox: Kafka not reachable yet (attempt ${attempt}): ${e instanceof Error ? e.message : String(e)}`,
+            );
+            await sleep(Math.min(5000, 250 * attempt));
+          }
+        }
+      })();
+    },
+    async readiness() {
+      const checks = await logAndProjectionChecks(eventStore, runner, 'mongodb');
+      const s = outbox.status();
+      let depth = 0;
+      try {
+        depth = Math.max(
+          0,
+          (await within(eventStore.headPosition(), 3000, 'mongodb')) - s.position,
+        );
+      } catch {
+        depth = -1;
+      }
+      checks.push({
+        name: 'kafka-outbox',
+        ok: s.running && s.failures === 0,
+        detail: !s.running
+          ? 'not started (Kafka unreachable?)'
+          : s.failures > 0
+            ? `failing (${s.failures} attempts): ${s.lastError ?? ''}`
+            : `published to ${s.position} on ${topic}, ${depth} waiting`,
+      });
+      return checks;
+    },
+    async close() {
+      closed = true;
+      await outboxStarting;
+      await outbox.stop();
+      await runner.stop();
+      await bus.close();
+      await readModels.close();
+      await eventStore.close();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import type { ServiceSpec } from '@ledgerflow/runtime';
+import { ArtifactsModule } from '@ledgerflow/service-artifacts';
+import { DeploymentModule } from '@ledgerflow/service-deployment';
+import { IdentityModule, identityProjection } from '@ledgerflow/service-identity';
+import {
+  AuditModule,
+  auditProjection,
+  governanceProjection,
+  RegistryModule,
+  registryProjection,
+} from '@ledgerflow/service-registry';
+import {
+  loggedModelsProjection,
+  metricsProjection,
+  TrackingModule,
+  trackingProjection,
+} from '@ledgerflow/service-tracking';
+
+/**
+ * The four services, each as its own process (`ledgerflow service <name>`, `node
+ * dist/apps/<name>/src/main.js`): what it mounts, the read models it keeps, the lookups it answers
+ * for the others and the ones it asks of them (gRPC in distributed mode).
+ */
+export const SERVICES = {
+  'tracking-ingest': {
+    name: 'tracking-ingest',
+    context: 'tracking',
+    modules: [TrackingModule],
+    projections: [trackingProjection, metricsProjection, loggedModelsProjection],
+    serves: ['tracking'],
+    asks: [],
+  },
+  'artifact-store': {
+    name: 'artifact-store',
+    context: 'artifacts',
+    modules: [ArtifactsModule],
+    projections: [],
+    serves: [],
+    asks: ['tracking', 'registry'],
+  },
+  'registry-governance': {
+    name: 'registry-governance',
+    context: 'registry',
+    // identity lives here (users and permissions belong to registry-governance)
+    modules: [AuditModule, IdentityModule, RegistryModule],
+    projections: [registryProjection, governanceProjection, auditProjection, identityProjection],
+    serves: ['registry'],
+    asks: ['tracking'],
+  },
+  deployment: {
+    name: 'deployment',
+    context: 'deployment',
+    modules: [DeploymentModule],
+    projections: [],
+    serves: [],
+    asks: [],
+  },
+} as const satisfies Record<string, ServiceSpec>;
+
+export type ServiceName = keyof typeof SERVICES;
+
+export const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];
+
+export function isServiceName(name: string): name is ServiceName {
+  return Object.hasOwn(SERVICES, name);
+}
