@@ -72,7 +72,7 @@ export const ACCESS_CONTROL = Symbol.for('ledgerflow.AccessControl');
 export const MAX_AUTHORIZATION_BYTES = 4096;
 
 /** Paths reachable without credentials when auth is on. */
-const PUBLIC_PATHS = new Set(['/health']);
+const PUBLIC_PATHS = new Set(['/health', '/ready']);
 
 const UNAUTHENTICATED_TEXT =
   'You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.';

@@ -76,6 +76,10 @@ const resourceManage: Rule = on('manage', { type: 'resource_field' });
 export const ROUTE_RULES: Readonly<Record<string, Rule>> = {
   // --- platform
   'GET /health': { kind: 'public' },
+  // readiness probes (load balancers, orchestrators) carry no credentials
+  'GET /ready': { kind: 'public' },
+  // Prometheus scrapes with the credentials of any user (distributed mode serves /metrics)
+  'GET /metrics': signedIn,
   'GET /version': signedIn,
   'GET /ledgerflow/audit/export': admin,
   'GET /ledgerflow/audit/timeline': model('read'),
