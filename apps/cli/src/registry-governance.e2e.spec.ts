@@ -372,6 +372,19 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       const entries = await timeline('fraud', 1);
       expect(entries.at(-1)).toMatchObject({ actor: 'system', action: 'expire_request' });
       expect(await aliasOf('fraud', 'champion')).toBe(2);
+
+      // reading the timeline closes an overdue request first, so it never shows one as open
+      await api('POST', 'mlflow/transition-requests/create', BOB, {
+        name: 'fraud',
+        version: '1',
+        alias: 'champion',
+        comment: 'once more',
+      });
+      clock.advance(7 * DAY + 1);
+      expect((await timeline('fraud', 1)).slice(-2).map((e) => `${e.actor}:${e.action}`)).toEqual([
+        'bob:request_transition',
+        'system:expire_request',
+      ]);
     });
 
     it('refuses deleting a version (or the model) that holds a protected alias', async () => {

@@ -5,6 +5,7 @@ import { invalidParameter } from '@ledgerflow/contracts';
 import { parseVersionNumber, validateModelName } from '@ledgerflow/domain-registry';
 import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import { Msg, type RequestMessage } from '@ledgerflow/http';
+import { GovernanceService } from '../governance/governance.service.js';
 import { exportAuditLines, exportRange } from './audit-export.js';
 import { timelineEntryJson } from './audit.json.js';
 import { AuditQueries, parseInstant } from './audit.queries.js';
@@ -15,6 +16,7 @@ export class AuditController {
   constructor(
     @Inject(EVENT_STORE) private readonly events: EventStore,
     @Inject(AuditQueries) private readonly queries: AuditQueries,
+    @Inject(GovernanceService) private readonly governance: GovernanceService,
   ) {}
 
   /** JSON Lines of every event (optionally from_position..to_position) with its hash-chain link. */
@@ -34,6 +36,8 @@ export class AuditController {
     const name = validateModelName(msg.requiredString('name'));
     const raw = msg.optionalString('version');
     const version = raw === undefined ? undefined : parseVersionNumber(raw);
+    // a request past its expiry is closed before the timeline is read, not only by the next sweep
+    await this.governance.expireDue();
     const page = await this.queries.timelinePage(
       name,
       version,
@@ -67,6 +71,7 @@ export class AuditController {
   @Get('replay')
   async replay(@Msg() msg: RequestMessage): Promise<object> {
     const name = validateModelName(msg.requiredString('name'));
+    await this.governance.expireDue();
     return { name, report: await this.queries.replay(name) };
   }
 }
