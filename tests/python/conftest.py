@@ -7,6 +7,9 @@ newer than every source), copied to a private directory and started from there o
 stopped at the end of the session, failed or not.
 Its output goes to a log file under tmp/ whose tail is printed when something goes wrong
 (the directory is then kept for inspection).
+
+With LEDGERFLOW_TEST_URL set (e.g. the nginx URL of `infra/local/cluster.sh up`, as
+`npm run test:distributed` does) no server is started: the tests run against that URL.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import os
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "15"
+# (LEDGERFLOW_TEST_HTTP_TIMEOUT: more for a cluster on a busy machine, see tools/test-distributed.sh)
+os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = os.environ.get("LEDGERFLOW_TEST_HTTP_TIMEOUT", "15")
 # A fixed user name (getpass reads LOGNAME first), so tests can check mlflow.user; and no
 # experiment or run chosen from the outside.
 os.environ["LOGNAME"] = "ledgerflow-tester"
@@ -160,9 +164,29 @@ def _start_server(tmp: Path, log: Path, env: dict[str, str] | None = None) -> tu
     raise RuntimeError(f"could not start a ledgerflow server in {START_ATTEMPTS} attempts:\n{problem}")
 
 
+def _external_server(url: str) -> str:
+    """LEDGERFLOW_TEST_URL, once it answers /health (a cluster may still be starting)."""
+    url = url.rstrip("/")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    problem = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as res:
+                if res.status == 200 and res.read().decode().strip() == "OK":
+                    return url
+        except (urllib.error.URLError, OSError) as e:
+            problem = str(e)
+        time.sleep(0.5)
+    pytest.exit(f"LEDGERFLOW_TEST_URL={url} does not answer /health: {problem}", returncode=1)
+
+
 @pytest.fixture(scope="session")
 def ledgerflow_server(request: pytest.FixtureRequest):
     """The base URL of a Ledgerflow server that lives for the whole session."""
+    external = os.environ.get("LEDGERFLOW_TEST_URL")
+    if external:
+        yield _external_server(external)
+        return
     (ROOT / "tmp").mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="pytest-ledgerflow-", dir=ROOT / "tmp"))
     log = tmp / "server.log"
