@@ -1,5 +1,8 @@
 export {
+  DEFAULT_RETRY_FOR_MS,
   isDuplicateKeyOnly,
+  isTransient,
+  retryTransient,
   MONGO_CLIENT_OPTIONS,
   openMongo,
   type MongoHandle,

@@ -1,4 +1,11 @@
-import { MongoBulkWriteError, MongoClient, MongoServerError } from 'mongodb';
+import {
+  MongoBulkWriteError,
+  MongoClient,
+  MongoError,
+  MongoNetworkError,
+  MongoServerError,
+  MongoServerSelectionError,
+} from 'mongodb';
 import type { Db, MongoClientOptions } from 'mongodb';
 
 /** Where a MongoDB adapter keeps its data: a client it was given, or a URI it connects to itself. */
@@ -53,4 +60,43 @@ export function isDuplicateKeyOnly(error: unknown): boolean {
     return errors.length > 0 && errors.every((e) => e.code === 11000);
   }
   return error instanceof MongoServerError && error.code === 11000;
+}
+
+/**
+ * Whether an operation failed because the server was unreachable for a moment (restart, failover,
+ * dropped connection), so that the same operation may be tried again.
+ */
+export function isTransient(error: unknown): boolean {
+  return (
+    error instanceof MongoNetworkError ||
+    error instanceof MongoServerSelectionError ||
+    // mongoose's own wrapper of a server selection timeout
+    (error instanceof Error && error.name === 'MongooseServerSelectionError') ||
+    (error instanceof MongoError &&
+      (error.hasErrorLabel('RetryableWriteError') ||
+        error.hasErrorLabel('TransientTransactionError')))
+  );
+}
+
+/** How long the adapters keep retrying an operation through a server outage, by default. */
+export const DEFAULT_RETRY_FOR_MS = 60_000;
+
+/**
+ * Runs `operation`, and again after a short pause while it fails transiently, for up to
+ * `retryForMs`. The operation must be safe to repeat (the adapters make their writes idempotent
+ * or check whether an interrupted write landed).
+ */
+export async function retryTransient<T>(
+  operation: () => Promise<T>,
+  retryForMs: number = DEFAULT_RETRY_FOR_MS,
+): Promise<T> {
+  const deadline = Date.now() + retryForMs;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!isTransient(error) || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+    }
+  }
 }

@@ -201,4 +201,33 @@ describeWithLocalMongo('MongoEventStore on a MongoDB-wire server', () => {
       await admin.db(database).dropDatabase();
     }
   });
+
+  it('rides out a restart of the server: appends wait for it, a subscription keeps going', async () => {
+    const database = newDatabase();
+    const store = await MongoEventStore.open({ uri: server.uri, database });
+    const seen: number[] = [];
+    let reached: () => void = () => undefined;
+    const all = new Promise<void>((resolve) => (reached = resolve));
+    const sub = store.subscribe(0, (batch) => {
+      seen.push(...batch.map((e) => e.position));
+      if (seen.length >= 6) reached();
+    });
+    try {
+      await store.append('r', 'no_stream', events(2));
+      await server.stopServer();
+      // Issued while the server is down: the driver waits (server selection) until it is back.
+      const during = store.append('r', 1, events(2));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await server.startServer();
+      await during;
+      await store.append('r', 3, events(2));
+      await all;
+      expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(await store.verify()).toMatchObject({ ok: true, count: 6 });
+    } finally {
+      await sub.close();
+      await store.close();
+      await admin.db(database).dropDatabase();
+    }
+  });
 });

@@ -26,7 +26,13 @@ import type { RecordedEvent } from '@ledgerflow/contracts';
 import { SerialQueue } from '@ledgerflow/projections';
 import { BSON } from 'mongodb';
 import type { Collection } from 'mongodb';
-import { isDuplicateKeyOnly, openMongo } from './mongo-connection.js';
+import {
+  DEFAULT_RETRY_FOR_MS,
+  isDuplicateKeyOnly,
+  isTransient,
+  openMongo,
+  retryTransient,
+} from './mongo-connection.js';
 import type { MongoHandle, MongoTarget } from './mongo-connection.js';
 
 export interface MongoEventStoreOptions extends MongoTarget {
@@ -37,6 +43,8 @@ export interface MongoEventStoreOptions extends MongoTarget {
    * appends wake it at once). Default 200 ms.
    */
   readonly pollIntervalMs?: number;
+  /** How long an operation keeps retrying while the server is unreachable; default 60 s. */
+  readonly retryForMs?: number;
 }
 
 /** One stored event: `_id` is its log position, `data` the exact JSON text its hash covers. */
@@ -116,6 +124,12 @@ function toSealed(doc: EventDocument): SealedEvent {
   };
 }
 
+/** A commit this writer sent, and what its append returns once it is known to have landed. */
+interface Sent {
+  readonly commit: CommitDocument;
+  readonly result: AppendResult;
+}
+
 /** A WrongExpectedRevisionError or DuplicateEventIdError: the append cannot succeed on a retry. */
 class Rejected {
   constructor(readonly error: Error) {}
@@ -147,6 +161,7 @@ export class MongoEventStore implements EventStore {
     private readonly commits: Collection<CommitDocument>,
     private readonly events: Collection<EventDocument>,
     private readonly pollIntervalMs: number,
+    private readonly retryForMs: number,
   ) {}
 
   /** Connects (when given a URI) and creates the indexes if absent. */
@@ -161,7 +176,13 @@ export class MongoEventStore implements EventStore {
         { unique: true, name: 'stream_revision' },
       );
       await events.createIndex({ id: 1 }, { unique: true, name: 'event_id' });
-      return new MongoEventStore(handle, commits, events, options.pollIntervalMs ?? 200);
+      return new MongoEventStore(
+        handle,
+        commits,
+        events,
+        options.pollIntervalMs ?? 200,
+        options.retryForMs ?? DEFAULT_RETRY_FOR_MS,
+      );
     } catch (error) {
       await handle.release();
       throw error;
@@ -181,15 +202,37 @@ export class MongoEventStore implements EventStore {
     const prepared = prepareWrites(writes);
     return this.queue.run(async () => {
       this.assertOpen();
+      // The commit this call sent last: after a lost connection it may or may not have landed.
+      let sent: Sent | undefined;
+      const deadline = Date.now() + this.retryForMs;
       for (let attempt = 0; ; attempt += 1) {
-        const outcome = await this.tryAppend(prepared);
-        if (outcome instanceof Rejected) throw outcome.error;
-        if (outcome !== undefined) {
-          this.notifier.notify();
-          return outcome;
+        try {
+          if (sent !== undefined) {
+            const stored = await this.commits.findOne(
+              { _id: sent.commit._id },
+              { projection: { hash: 1 } },
+            );
+            if (stored?.hash === sent.commit.hash) {
+              await this.settle();
+              this.notifier.notify();
+              return sent.result;
+            }
+            sent = undefined;
+          }
+          const outcome = await this.tryAppend(prepared, (s) => (sent = s));
+          if (outcome instanceof Rejected) throw outcome.error;
+          if (outcome !== undefined) {
+            this.notifier.notify();
+            return outcome;
+          }
+          sent = undefined;
+        } catch (error) {
+          // The server went away (restart, failover): try again until it is back, then find out
+          // whether the commit sent before the failure landed.
+          if (!isTransient(error) || Date.now() >= deadline) throw error;
         }
-        // Another process committed first: re-read and re-check. A short, growing, jittered pause
-        // keeps contending writers from retrying in lock step.
+        // Another process committed first, or the server was unreachable: re-read and re-check.
+        // A short, growing, jittered pause keeps contending writers from retrying in lock step.
         await new Promise((resolve) =>
           setTimeout(resolve, Math.min(50, attempt * 2) * Math.random()),
         );
@@ -200,30 +243,38 @@ export class MongoEventStore implements EventStore {
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     checkMaxCount(options.maxCount);
     if (options.maxCount === 0) return [];
-    await this.settle();
-    const cursor = this.events
-      .find({ stream, revision: { $gte: Math.max(0, options.fromRevision ?? 0) } })
-      .sort({ revision: 1 });
-    if (options.maxCount !== undefined) cursor.limit(options.maxCount);
-    return (await cursor.toArray()).map((doc) => toRecordedEvent(toSealed(doc)));
+    return this.retrying(async () => {
+      await this.settle();
+      const cursor = this.events
+        .find({ stream, revision: { $gte: Math.max(0, options.fromRevision ?? 0) } })
+        .sort({ revision: 1 });
+      if (options.maxCount !== undefined) cursor.limit(options.maxCount);
+      return (await cursor.toArray()).map((doc) => toRecordedEvent(toSealed(doc)));
+    });
   }
 
   async streamRevision(stream: string): Promise<number> {
-    await this.settle();
-    return this.revisionOf(stream);
+    return this.retrying(async () => {
+      await this.settle();
+      return this.revisionOf(stream);
+    });
   }
 
   async readAll(afterPosition: number, maxCount?: number): Promise<RecordedEvent[]> {
     checkMaxCount(maxCount);
     if (maxCount === 0) return [];
-    await this.settle();
-    const cursor = this.events.find({ _id: { $gt: Math.max(0, afterPosition) } }).sort({ _id: 1 });
-    if (maxCount !== undefined) cursor.limit(maxCount);
-    return (await cursor.toArray()).map((doc) => toRecordedEvent(toSealed(doc)));
+    return this.retrying(async () => {
+      await this.settle();
+      const cursor = this.events
+        .find({ _id: { $gt: Math.max(0, afterPosition) } })
+        .sort({ _id: 1 });
+      if (maxCount !== undefined) cursor.limit(maxCount);
+      return (await cursor.toArray()).map((doc) => toRecordedEvent(toSealed(doc)));
+    });
   }
 
   async headPosition(): Promise<number> {
-    return (await this.settle()).position;
+    return this.retrying(async () => (await this.settle()).position);
   }
 
   subscribe(
@@ -252,6 +303,10 @@ export class MongoEventStore implements EventStore {
    * every commit's events must be stored exactly, and the last commit's hash must end the chain.
    */
   async verify(): Promise<ChainVerification> {
+    return this.retrying(() => this.verifyOnce());
+  }
+
+  private async verifyOnce(): Promise<ChainVerification> {
     const head = await this.settle();
     let last: SealedEvent | undefined;
     const sealed: SealedEvent[] = [];
@@ -322,6 +377,7 @@ export class MongoEventStore implements EventStore {
    */
   private async tryAppend(
     prepared: ReturnType<typeof prepareWrites>,
+    sending: (sent: Sent) => void,
   ): Promise<AppendResult | Rejected | undefined> {
     const head = await this.settle();
     const actual = new Map<string, number>();
@@ -370,14 +426,19 @@ export class MongoEventStore implements EventStore {
         ),
       );
     }
+    const result: AppendResult = { events: recorded, lastPosition: position, revisions };
+    sending({ commit, result });
     try {
       await this.commits.insertOne(commit);
     } catch (error) {
-      if (isDuplicateKeyOnly(error)) return undefined;
-      throw error;
+      if (!isDuplicateKeyOnly(error)) throw error;
+      // Someone else's commit holds the position, unless it is this one, sent again after a
+      // connection dropped before its acknowledgement.
+      const stored = await this.commits.findOne({ _id: commit._id }, { projection: { hash: 1 } });
+      if (stored?.hash !== commit.hash) return undefined;
     }
     await this.copy(commit, head.position);
-    return { events: recorded, lastPosition: position, revisions };
+    return result;
   }
 
   /**
@@ -447,6 +508,10 @@ export class MongoEventStore implements EventStore {
       { sort: { revision: -1 }, projection: { revision: 1 } },
     );
     return last?.revision ?? -1;
+  }
+
+  private retrying<T>(operation: () => Promise<T>): Promise<T> {
+    return retryTransient(operation, this.retryForMs);
   }
 
   private assertOpen(): void {

@@ -191,4 +191,26 @@ describeWithLocalMongo('MongoReadModelStore on a MongoDB-wire server', () => {
       await two.close();
     }
   });
+
+  it('rides out a restart of the server: a batch sent during the outage commits once', async () => {
+    const database = newDatabase();
+    const projection = contractProjection();
+    const store = await MongoReadModelStore.open({ uri: server.uri, database });
+    try {
+      await store.setup(projection);
+      await store.applyBatch(projection, [contractEvent(1, { increment: 'counters', id: 'n' })]);
+      await server.stopServer();
+      const during = store.applyBatch(projection, [
+        contractEvent(2, { increment: 'counters', id: 'n' }, { put: 'items', id: 'a', doc: {} }),
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await server.startServer();
+      expect(await during).toBe(1);
+      expect(await store.reader.get('counters', 'n')).toEqual({ n: 2 });
+      expect(await store.checkpoint('contract')).toEqual({ position: 2, version: 1 });
+      expect(await store.reader.count('items')).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -20,14 +20,18 @@ import type {
   ReadModelStore,
   ReadModelWriter,
 } from '@ledgerflow/projections';
+import { randomUUID } from 'node:crypto';
 import { MongoServerError } from 'mongodb';
 import type { AnyBulkWriteOperation, Collection, Filter } from 'mongodb';
 import mongoose from 'mongoose';
 import type { Connection, Model } from 'mongoose';
-import { isDuplicateKeyOnly, openMongo } from './mongo-connection.js';
+import { isDuplicateKeyOnly, openMongo, retryTransient } from './mongo-connection.js';
 import type { MongoHandle, MongoTarget } from './mongo-connection.js';
 
-export type MongoReadModelStoreOptions = MongoTarget;
+export interface MongoReadModelStoreOptions extends MongoTarget {
+  /** How long an operation keeps retrying while the server is unreachable; default 60 s. */
+  readonly retryForMs?: number;
+}
 
 /** A read-model document as stored: the JSON text readers parse, and its indexed scalars as `i_<field>`. */
 interface StoredDoc {
@@ -60,6 +64,8 @@ interface CommitRecord {
   version?: number;
   parts?: number;
   part?: number;
+  /** Random per attempt: tells this writer's record from another's after a lost acknowledgement. */
+  token?: string;
   changes: Change[];
 }
 
@@ -97,7 +103,14 @@ const checkpointSchema = new mongoose.Schema<CheckpointRecord>(
     seq: { type: Number, required: true, min: 0 },
     dropping: { type: Boolean },
   },
-  { collection: CHECKPOINTS, versionKey: false, autoIndex: false, autoCreate: false },
+  {
+    collection: CHECKPOINTS,
+    versionKey: false,
+    autoIndex: false,
+    autoCreate: false,
+    // Straight to the driver, which waits for the server itself (and our retries cover outages).
+    bufferCommands: false,
+  },
 );
 
 function indexField(field: string): `i_${string}` {
@@ -136,6 +149,7 @@ export class MongoReadModelStore implements ReadModelStore {
     private readonly connection: Connection,
     private readonly checkpoints: Model<CheckpointRecord>,
     private readonly commits: Collection<CommitRecord>,
+    private readonly retryForMs: number | undefined,
   ) {
     this.reader = this.createReader();
   }
@@ -148,7 +162,7 @@ export class MongoReadModelStore implements ReadModelStore {
       const checkpoints = db.model<CheckpointRecord>('ReadModelCheckpoint', checkpointSchema);
       const commits = handle.db.collection<CommitRecord>(COMMITS);
       await commits.createIndex({ name: 1, seq: 1 }, { name: 'name_seq' });
-      return new MongoReadModelStore(handle, connection, checkpoints, commits);
+      return new MongoReadModelStore(handle, connection, checkpoints, commits, options.retryForMs);
     } catch (error) {
       await handle.release();
       throw error;
@@ -159,15 +173,17 @@ export class MongoReadModelStore implements ReadModelStore {
     await this.queue.run(async () => {
       this.assertOpen();
       const entries = this.catalog.register(projection);
-      for (const entry of entries) await this.createCollection(entry);
-      await this.recover(projection);
-      for (const entry of entries) await this.loadCache(entry);
+      await this.retrying(async () => {
+        for (const entry of entries) await this.createCollection(entry);
+        await this.recover(projection);
+        for (const entry of entries) await this.loadCache(entry);
+      });
     });
   }
 
   async checkpoint(name: string): Promise<{ position: number; version: number | null }> {
     this.assertOpen();
-    const stored = await this.checkpoints.findById(name).lean().exec();
+    const stored = await this.retrying(() => this.checkpoints.findById(name).lean().exec());
     if (stored === null || stored.dropping === true) return { position: 0, version: null };
     return { position: stored.position, version: stored.version };
   }
@@ -178,7 +194,7 @@ export class MongoReadModelStore implements ReadModelStore {
       if (!this.catalog.isRegistered(projection.name)) {
         throw new Error(`read model '${projection.name}' is not set up`);
       }
-      const stored = await this.recover(projection);
+      const stored = await this.retrying(() => this.recover(projection));
       if (stored.version !== null && stored.version !== projection.version) {
         throw new ProjectionVersionMismatchError(
           projection.name,
@@ -238,6 +254,18 @@ export class MongoReadModelStore implements ReadModelStore {
     await this.queue.run(async () => {
       this.assertOpen();
       const entries = this.catalog.register(projection);
+      await this.retrying(() => this.dropStored(projection));
+      for (const entry of entries) {
+        if (entry.spec.cached === true) {
+          this.caches.set(entry.spec.name, new DocumentCache([...entry.indexes]));
+        } else this.caches.delete(entry.spec.name);
+      }
+    });
+  }
+
+  /** Marks the read model as being dropped, then drops it (resumable after a crash). */
+  private async dropStored(projection: Projection): Promise<void> {
+    {
       await this.checkpoints
         .updateOne(
           { _id: projection.name },
@@ -249,16 +277,15 @@ export class MongoReadModelStore implements ReadModelStore {
         )
         .exec();
       await this.finishDrop(projection);
-      for (const entry of entries) {
-        if (entry.spec.cached === true) {
-          this.caches.set(entry.spec.name, new DocumentCache([...entry.indexes]));
-        } else this.caches.delete(entry.spec.name);
-      }
-    });
+    }
   }
 
   async contentHash(projection: Projection): Promise<string> {
     this.assertOpen();
+    return this.retrying(() => this.hashOnce(projection));
+  }
+
+  private async hashOnce(projection: Projection): Promise<string> {
     const hasher = new ContentHasher();
     for (const spec of projection.collections) {
       hasher.collection(spec.name);
@@ -281,6 +308,10 @@ export class MongoReadModelStore implements ReadModelStore {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('read-model store is closed');
+  }
+
+  private retrying<T>(operation: () => Promise<T>): Promise<T> {
+    return retryTransient(operation, this.retryForMs);
   }
 
   private collection(name: string): Collection<StoredDoc> {
@@ -346,31 +377,40 @@ export class MongoReadModelStore implements ReadModelStore {
       position,
       version: projection.version,
       parts: parts.length > 1 ? parts.length : 0,
+      token: randomUUID(),
       changes: parts.length > 1 ? [] : parts[0]!,
     };
     if (parts.length > 1) {
       // Parts of an earlier attempt that died before its commit record are overwritten.
       for (const [part, partChanges] of parts.entries()) {
         const _id = `${projection.name}#${seq}#${part}`;
-        await this.commits.replaceOne(
-          { _id },
-          { kind: 'part', ...base, part, changes: partChanges },
-          { upsert: true },
+        await this.retrying(() =>
+          this.commits.replaceOne(
+            { _id },
+            { kind: 'part', ...base, part, changes: partChanges },
+            { upsert: true },
+          ),
         );
       }
     }
-    try {
-      await this.commits.insertOne(record);
-    } catch (error) {
-      if (isDuplicateKeyOnly(error)) {
+    await this.retrying(async () => {
+      try {
+        await this.commits.insertOne(record);
+      } catch (error) {
+        if (!isDuplicateKeyOnly(error)) throw error;
+        // Ours, sent again after a connection dropped before its acknowledgement?
+        const stored = await this.commits.findOne(
+          { _id: record._id },
+          { projection: { token: 1 } },
+        );
+        if (stored?.token === record.token) return;
         throw new Error(
           `read model '${projection.name}': another writer committed batch ${seq} first (one writer per projection)`,
           { cause: error },
         );
       }
-      throw error;
-    }
-    await this.redo(record);
+    });
+    await this.retrying(() => this.redo(record));
   }
 
   /** Applies a committed record's final states, moves the checkpoint, forgets the record. Idempotent. */
@@ -468,9 +508,10 @@ export class MongoReadModelStore implements ReadModelStore {
         const entry = resolve(collection);
         const cache = this.caches.get(entry.spec.name);
         if (cache !== undefined) return cache.get(id) as T | undefined;
-        const row = await this.collection(this.storageName(entry)).findOne(
-          { _id: id } as Filter<StoredDoc>,
-          { projection: { doc: 1 } },
+        const row = await this.retrying(() =>
+          this.collection(this.storageName(entry)).findOne({ _id: id } as Filter<StoredDoc>, {
+            projection: { doc: 1 },
+          }),
         );
         return row === null ? undefined : (JSON.parse(row.doc) as T);
       },
@@ -479,27 +520,31 @@ export class MongoReadModelStore implements ReadModelStore {
         this.catalog.requireIndexed(entry, field);
         const cache = this.caches.get(entry.spec.name);
         if (cache !== undefined) return cache.find(field, value) as T[];
-        const rows = await this.collection(this.storageName(entry))
-          .find({ [indexField(field)]: value } as Filter<StoredDoc>, {
-            projection: { _id: 1, doc: 1 },
-          })
-          .toArray();
+        const rows = await this.retrying(() =>
+          this.collection(this.storageName(entry))
+            .find({ [indexField(field)]: value } as Filter<StoredDoc>, {
+              projection: { _id: 1, doc: 1 },
+            })
+            .toArray(),
+        );
         return parseAll<T>(rows);
       },
       scan: async <T extends Doc = Doc>(collection: string) => {
         const entry = resolve(collection);
         const cache = this.caches.get(entry.spec.name);
         if (cache !== undefined) return cache.scan() as T[];
-        const rows = await this.collection(this.storageName(entry))
-          .find({}, { projection: { _id: 1, doc: 1 } })
-          .toArray();
+        const rows = await this.retrying(() =>
+          this.collection(this.storageName(entry))
+            .find({}, { projection: { _id: 1, doc: 1 } })
+            .toArray(),
+        );
         return parseAll<T>(rows);
       },
       count: async (collection: string) => {
         const entry = resolve(collection);
         const cache = this.caches.get(entry.spec.name);
         if (cache !== undefined) return cache.size;
-        return this.collection(this.storageName(entry)).countDocuments({});
+        return this.retrying(() => this.collection(this.storageName(entry)).countDocuments({}));
       },
     };
   }
@@ -533,18 +578,21 @@ export class MongoReadModelStore implements ReadModelStore {
           return (cache !== undefined ? pending.doc : JSON.parse(pending.json)) as T;
         }
         if (cache !== undefined) return cache.get(id) as T | undefined;
-        const row = await this.collection(this.storageName(entry)).findOne(
-          { _id: id } as Filter<StoredDoc>,
-          { projection: { doc: 1 } },
+        const row = await this.retrying(() =>
+          this.collection(this.storageName(entry)).findOne({ _id: id } as Filter<StoredDoc>, {
+            projection: { doc: 1 },
+          }),
         );
         return row === null ? undefined : (JSON.parse(row.doc) as T);
       },
       findIds: async (collection: string, field: string, value: IndexValue) => {
         const entry = own(collection);
         this.catalog.requireIndexed(entry, field);
-        const rows = await this.collection(this.storageName(entry))
-          .find({ [indexField(field)]: value } as Filter<StoredDoc>, { projection: { _id: 1 } })
-          .toArray();
+        const rows = await this.retrying(() =>
+          this.collection(this.storageName(entry))
+            .find({ [indexField(field)]: value } as Filter<StoredDoc>, { projection: { _id: 1 } })
+            .toArray(),
+        );
         const ids = new Set(rows.map((row) => row._id));
         for (const [id, pending] of staged.get(collection) ?? []) {
           if (pending !== null && indexValueOf(pending.doc, field) === value) ids.add(id);
