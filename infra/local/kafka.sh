@@ -93,8 +93,9 @@ LOG4J
   echo "$LIBS"
 }
 
+# exec: started in the background, the broker's pid is then the pid the script records.
 kafka_java() {
-  java $HEAP -XX:+UseG1GC -Djava.awt.headless=true \
+  exec java $HEAP -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$HOME_DIR/log4j.properties" \
     -cp "$LIBS/*" "$@"
 }
@@ -142,8 +143,8 @@ start() {
   write_config "$data" "$port" "$cport"
   if [[ ! -f "$data/logs/meta.properties" ]]; then
     local cluster
-    cluster="$(kafka_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
-    kafka_java kafka.tools.StorageTool format -t "$cluster" -c "$data/server.properties" \
+    cluster="$( (kafka_java kafka.tools.StorageTool random-uuid) 2>/dev/null | tail -1)"
+    (kafka_java kafka.tools.StorageTool format -t "$cluster" -c "$data/server.properties") \
       >"$data/format.log" 2>&1 || {
       echo "kafka.sh: formatting $data/logs failed:" >&2
       cat "$data/format.log" >&2

@@ -32,9 +32,13 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Ports below Linux's ephemeral range (32768+): a broker restarted on a port in that range can find
+ * it taken by an outgoing connection's local port (its own clients reconnect while it is down).
+ */
 async function freePortPair(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const base = 12_000 + 2 * Math.floor(Math.random() * 10_000);
     if ((await portFree(base)) && (await portFree(base + 1))) return base;
   }
   throw new Error('no pair of free ports found for Kafka');
