@@ -133,7 +133,7 @@ export interface AuditQueryOptions {
 }
 
 /** One audit query: the JSON body, or an exit code after the error was written. */
-type AuditSource = (
+export type AuditSource = (
   path: 'timeline' | 'as-of' | 'replay',
   params: Record<string, string | undefined>,
 ) => Promise<Record<string, unknown> | number>;
@@ -146,60 +146,6 @@ function serverSource(server: string | undefined, command: string): AuditSource 
   };
 }
 
-/**
- * Answers from a data dir with no server: opens the log and read models (the server must be
- * stopped: this is the read models' writer), catches the registry-audit read model up, and runs
- * the same queries the REST endpoints run.
- */
-async function offlineSource(
-  dataDir: string,
-  command: string,
-): Promise<{ source: AuditSource; close: () => Promise<void> } | number> {
-  const { existsSync } = await import('node:fs');
-  const { loadConfig } = await import('@ledgerflow/config');
-  const { openEmbeddedPlatform } = await import('@ledgerflow/runtime');
-  const { MlflowError } = await import('@ledgerflow/contracts');
-  const { auditProjection, AuditQueries, parseInstant, timelineEntryJson } =
-    await import('@ledgerflow/service-registry');
-  const { parseVersionNumber } = await import('@ledgerflow/domain-registry');
-  if (!existsSync(join(dataDir, EVENT_LOG_FILE_NAME))) {
-    process.stderr.write(`${command}: no event log at ${join(dataDir, EVENT_LOG_FILE_NAME)}\n`);
-    return 2;
-  }
-  const platform = openEmbeddedPlatform(loadConfig(process.env, { dataDir }), [auditProjection]);
-  await platform.projections.start();
-  const queries = new AuditQueries(platform.readModels.reader);
-  const source: AuditSource = async (path, params) => {
-    try {
-      const name = params['name'];
-      if (path === 'timeline') {
-        const version = params['version'];
-        const page = await queries.timelinePage(
-          name ?? '',
-          version === undefined ? undefined : parseVersionNumber(version),
-          Number(params['max_results'] ?? 1000),
-          params['page_token'],
-        );
-        return {
-          name,
-          entries: page.entries.map(timelineEntryJson),
-          ...(page.nextPageToken === undefined ? {} : { next_page_token: page.nextPageToken }),
-        };
-      }
-      if (path === 'as-of') {
-        const t = parseInstant(params['timestamp'] ?? '');
-        return { as_of: t, registered_models: await queries.asOf(t, name) };
-      }
-      return { name, report: await queries.replay(name ?? '') };
-    } catch (error: unknown) {
-      if (!(error instanceof MlflowError)) throw error;
-      process.stderr.write(`${command}: ${error.httpStatus} ${JSON.stringify(error.toJSON())}\n`);
-      return 1;
-    }
-  };
-  return { source, close: () => platform.close() };
-}
-
 /** Runs a command against the server, or the data dir when --data-dir is given. */
 async function withSource(
   options: AuditQueryOptions,
@@ -207,6 +153,8 @@ async function withSource(
   run: (source: AuditSource) => Promise<number>,
 ): Promise<number> {
   if (options.dataDir === undefined) return run(serverSource(options.server, command));
+  // loaded only here, so server-backed commands do not pay for the read-model stack
+  const { offlineSource } = await import('./audit-offline.js');
   const offline = await offlineSource(options.dataDir, command);
   if (typeof offline === 'number') return offline;
   try {
