@@ -213,4 +213,37 @@ describeWithLocalMongo('MongoReadModelStore on a MongoDB-wire server', () => {
       await store.close();
     }
   });
+
+  it('rebuilds from scratch after its collections and checkpoint are deleted by hand', async () => {
+    const database = newDatabase();
+    const projection = contractProjection();
+    const events = contractEvents(
+      1,
+      [{ increment: 'counters', id: 'n' }],
+      [{ put: 'items', id: 'a', doc: { kind: 'x' } }],
+    );
+    const store = await MongoReadModelStore.open({ uri: server.uri, database });
+    try {
+      await store.setup(projection);
+      await store.applyBatch(projection, events.slice(0, 1));
+      await store.applyBatch(projection, events.slice(1));
+      const hash = await store.contentHash(projection);
+      const db = admin.db(database);
+      await db.dropCollection('rm_contract__items');
+      await db.dropCollection('rm_contract__counters');
+      await db.collection<{ _id: string }>('rm_checkpoints').deleteOne({ _id: 'contract' });
+
+      const again = await MongoReadModelStore.open({ uri: server.uri, database });
+      try {
+        await again.setup(projection);
+        expect(await again.checkpoint('contract')).toEqual({ position: 0, version: null });
+        expect(await again.applyBatch(projection, events)).toBe(2);
+        expect(await again.contentHash(projection)).toBe(hash);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -66,6 +66,8 @@ interface CommitRecord {
   part?: number;
   /** Random per attempt: tells this writer's record from another's after a lost acknowledgement. */
   token?: string;
+  /** Set once applied: the record is then only a claim on its sequence number. */
+  applied?: boolean;
   changes: Change[];
 }
 
@@ -336,13 +338,23 @@ export class MongoReadModelStore implements ReadModelStore {
       await this.finishDrop(projection);
       stored = null;
     }
+    if (stored === null) {
+      // No checkpoint (never applied, dropped, or removed by hand): claims of applied batches are
+      // from an earlier incarnation of this read model and would block its new sequence numbers.
+      await this.commits.deleteMany({ name: projection.name, applied: true });
+    }
     let checkpoint: Checkpoint = {
       position: stored?.position ?? 0,
       version: stored?.version ?? null,
       seq: stored?.seq ?? 0,
     };
     const pending = await this.commits
-      .find({ name: projection.name, kind: 'commit', seq: { $gt: checkpoint.seq } })
+      .find({
+        name: projection.name,
+        kind: 'commit',
+        seq: { $gt: checkpoint.seq },
+        applied: { $ne: true },
+      })
       .sort({ seq: 1 })
       .toArray();
     for (const record of pending) {
@@ -459,7 +471,7 @@ export class MongoReadModelStore implements ReadModelStore {
     // The applied record stays as a small claim on its sequence number (changes stripped), so a
     // stale second writer of this projection still collides with it; parts and claims older than
     // CLAIM_WINDOW batches go.
-    await this.commits.updateOne({ _id: record._id }, { $set: { changes: [] } });
+    await this.commits.updateOne({ _id: record._id }, { $set: { changes: [], applied: true } });
     await this.commits.deleteMany({
       name: record.name,
       $or: [
