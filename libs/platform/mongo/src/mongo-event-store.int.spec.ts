@@ -230,4 +230,32 @@ describeWithLocalMongo('MongoEventStore on a MongoDB-wire server', () => {
       await admin.db(database).dropDatabase();
     }
   });
+
+  it('re-derives a lost events collection from the commit documents', async () => {
+    const database = newDatabase();
+    const store = await MongoEventStore.open({ uri: server.uri, database });
+    try {
+      await store.append('a', 'no_stream', events(3));
+      await store.appendMulti([
+        { stream: 'b', expectedRevision: 'no_stream', events: events(2) },
+        { stream: 'a', expectedRevision: 2, events: events(1) },
+      ]);
+      const before = await store.readAll(0);
+      await admin.db(database).dropCollection('ledger_events');
+      const next = await MongoEventStore.open({ uri: server.uri, database });
+      try {
+        expect(await next.readAll(0)).toEqual(before);
+        expect(await next.streamRevision('a')).toBe(3);
+        expect(await next.verify()).toMatchObject({ ok: true, count: 6 });
+        await expect(next.append('b', 0, events(1))).rejects.toBeInstanceOf(
+          WrongExpectedRevisionError,
+        );
+      } finally {
+        await next.close();
+      }
+    } finally {
+      await store.close();
+      await admin.db(database).dropDatabase();
+    }
+  });
 });
