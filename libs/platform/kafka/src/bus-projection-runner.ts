@@ -162,7 +162,8 @@ export class BusProjectionRunner {
       if (m.event.position > this.applied) this.byPrev.set(m.prevPosition, m);
     }
     await this.drain();
-    await sub.commit(this.committable());
+    const done = this.committable();
+    if (done.length > 0) await sub.commit(done);
     this.flowControl(sub);
   }
 

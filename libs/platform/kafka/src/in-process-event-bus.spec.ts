@@ -191,7 +191,7 @@ describe('OutboxPublisher and BusProjectionRunner (in-process bus)', () => {
     });
     await second.start();
     await second.waitFor(last);
-    expect(second.status().redelivered).toBeGreaterThan(0);
+    await waitUntil(() => second.status().redelivered >= appliedBeforeRestart);
     const ids = await appliedIds(readModels);
     expect(ids.length).toBe(120);
     expect(new Set(ids).size).toBe(120);

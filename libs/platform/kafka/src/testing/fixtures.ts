@@ -112,6 +112,7 @@ export function crashBeforeCommit(
       let dead = false;
       const wrapped: BusSubscription = {
         async commit(offsets) {
+          if (offsets.length === 0 && !dead) return;
           if (dead || ++commits >= n) {
             dead = true;
             signal();
