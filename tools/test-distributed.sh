@@ -123,7 +123,7 @@ faults() {
     return 0
   fi
   # shellcheck disable=SC2086
-  jest --config apps/cli/jest.config.cjs --runInBand $specs
+  LEDGERFLOW_DISTRIBUTED_TESTS=1 jest --config apps/cli/jest.config.cjs --runInBand $specs
 }
 
 step "build" node tools/build.mjs --quiet

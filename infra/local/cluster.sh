@@ -38,6 +38,9 @@ else
 fi
 mkdir -p "$RUN"
 RUN="$(cd "$RUN" && pwd)"
+# nginx's workers run unprivileged (nobody as root) and must reach their files under the run dir
+# (mktemp -d makes it 0700)
+chmod o+x "$RUN"
 
 NGINX_PORT="${LEDGERFLOW_CLUSTER_PORT:-5100}"
 SERVICE_BASE="${LEDGERFLOW_CLUSTER_SERVICE_PORT_BASE:-5100}"
@@ -118,6 +121,7 @@ start_service() {
   port="$(http_port "$name")"
   mkdir -p "$RUN/pids" "$RUN/logs" "$RUN/data/$name"
   if pid_alive "$RUN/pids/$name.pid"; then
+    wait_ready "$name" "$port"
     echo "$name: running (pid $(cat "$RUN/pids/$name.pid"))"
     return 0
   fi

@@ -51,6 +51,25 @@ program
   );
 
 program
+  .command('migrate')
+  .description(
+    "copy an embedded data dir's event log into the MongoDB databases of distributed mode, each event into the log of the service that owns its stream (the server must be stopped; the databases must be empty)",
+  )
+  .option('--mongo-url <url>', 'mongodb://host:port/ (env LEDGERFLOW_MONGO_URL)')
+  .option('--data-dir <dir>', 'data directory (env LEDGERFLOW_DATA_DIR)')
+  .option('--database-prefix <prefix>', 'databases are <prefix>_<service>', 'ledgerflow')
+  .action(async (opts: { mongoUrl?: string; dataDir?: string; databasePrefix: string }) => {
+    const mongoUrl = opts.mongoUrl ?? process.env['LEDGERFLOW_MONGO_URL'];
+    if (mongoUrl === undefined) {
+      console.error('ledgerflow migrate: --mongo-url (or LEDGERFLOW_MONGO_URL) is required');
+      process.exitCode = 2;
+      return;
+    }
+    const { migrateToMongo } = await import('./commands/migrate.js');
+    process.exitCode = await migrateToMongo({ ...opts, mongoUrl });
+  });
+
+program
   .command('rebuild')
   .description('drop read models and replay them from the event log (the server must be stopped)')
   .argument('[read-model]', 'one read model to rebuild; all of them when omitted')
