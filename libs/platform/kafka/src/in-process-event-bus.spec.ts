@@ -170,7 +170,7 @@ describe('OutboxPublisher and BusProjectionRunner (in-process bus)', () => {
     const last = await appendWorkload(store, 120);
     await outbox.waitFor(last);
     const readModels = new InMemoryReadModelStore();
-    const crashing = crashBeforeCommit(inner, 2);
+    const crashing = crashBeforeCommit(inner, 1);
     const first = new BusProjectionRunner({
       bus: crashing.bus,
       topics: [topic],
