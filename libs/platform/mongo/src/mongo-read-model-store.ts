@@ -94,8 +94,13 @@ const CHECKPOINTS = 'rm_checkpoints';
 const COMMITS = 'rm_commits';
 /** Changes per commit record, in JSON characters: well below MongoDB's 16 MB document limit. */
 const MAX_PART_CHARS = 8 * 1024 * 1024;
-/** Applied commit records kept per projection as claims (see redo). */
-const CLAIM_WINDOW = 1000;
+/**
+ * Applied commit records kept per projection as claims (see redo). Every batch reads and prunes
+ * the projection's records, and a MongoDB-wire server without index pushdown (FerretDB on SQLite)
+ * scans them all: at 1000 per projection that scan alone took over a second per batch on a busy
+ * machine, so the window is kept small (a stale writer is at most a few batches behind).
+ */
+const CLAIM_WINDOW = 32;
 
 const checkpointSchema = new mongoose.Schema<CheckpointRecord>(
   {
