@@ -17,6 +17,13 @@ export function tracer(): Tracer {
   return trace.getTracer(TRACER_NAME);
 }
 
+let providers = 0;
+
+/** Whether setupTracing registered a provider (spans are recorded): per-event spans are made only then. */
+export function tracingEnabled(): boolean {
+  return providers > 0;
+}
+
 export interface TracingOptions {
   /** `service.name` of every span (e.g. `ledgerflow-tracking`). */
   readonly serviceName: string;
@@ -76,10 +83,15 @@ export function setupTracing(options: TracingOptions): Tracing {
     spanProcessors: processors,
   });
   provider.register();
+  providers++;
+  let down = false;
   return {
     otlpUrl,
     flush: () => provider.forceFlush(),
     async shutdown() {
+      if (down) return;
+      down = true;
+      providers--;
       await provider.shutdown();
       trace.disable();
     },
