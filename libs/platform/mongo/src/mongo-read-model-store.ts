@@ -101,6 +101,7 @@ const MAX_PART_CHARS = 8 * 1024 * 1024;
  * machine, so the window is kept small (a stale writer is at most a few batches behind).
  */
 const CLAIM_WINDOW = 32;
+const PRUNE_EVERY = 16;
 
 const checkpointSchema = new mongoose.Schema<CheckpointRecord>(
   {
@@ -149,6 +150,13 @@ export class MongoReadModelStore implements ReadModelStore {
   private readonly catalog = new CollectionCatalog();
   private readonly queue = new SerialQueue();
   private readonly caches = new Map<string, DocumentCache>();
+  /**
+   * Checkpoints this process committed itself: the next batch of the projection starts from them
+   * instead of re-reading the checkpoint and scanning for unapplied records (two reads per batch).
+   * A stale entry (another writer moved on) makes the next commit collide on its sequence number,
+   * which fails the batch and drops the entry.
+   */
+  private readonly known = new Map<string, Checkpoint>();
   private closed = false;
 
   private constructor(
@@ -179,6 +187,7 @@ export class MongoReadModelStore implements ReadModelStore {
   async setup(projection: Projection): Promise<void> {
     await this.queue.run(async () => {
       this.assertOpen();
+      this.known.delete(projection.name);
       const entries = this.catalog.register(projection);
       await this.retrying(async () => {
         for (const entry of entries) await this.createCollection(entry);
@@ -201,7 +210,8 @@ export class MongoReadModelStore implements ReadModelStore {
       if (!this.catalog.isRegistered(projection.name)) {
         throw new Error(`read model '${projection.name}' is not set up`);
       }
-      const stored = await this.retrying(() => this.recover(projection));
+      const stored =
+        this.known.get(projection.name) ?? (await this.retrying(() => this.recover(projection)));
       if (stored.version !== null && stored.version !== projection.version) {
         throw new ProjectionVersionMismatchError(
           projection.name,
@@ -247,7 +257,17 @@ export class MongoReadModelStore implements ReadModelStore {
           changes.push({ c, id, json: entry.json, idx });
         }
       }
-      await this.commit(projection, stored.seq + 1, position, changes);
+      try {
+        await this.commit(projection, stored.seq + 1, position, changes);
+      } catch (error) {
+        this.known.delete(projection.name);
+        throw error;
+      }
+      this.known.set(projection.name, {
+        position,
+        version: projection.version,
+        seq: stored.seq + 1,
+      });
       for (const [collection, docs] of staged) {
         const cache = this.caches.get(collection);
         if (cache === undefined) continue;
@@ -260,6 +280,7 @@ export class MongoReadModelStore implements ReadModelStore {
   async drop(projection: Projection): Promise<void> {
     await this.queue.run(async () => {
       this.assertOpen();
+      this.known.delete(projection.name);
       const entries = this.catalog.register(projection);
       await this.retrying(() => this.dropStored(projection));
       for (const entry of entries) {
@@ -477,6 +498,9 @@ export class MongoReadModelStore implements ReadModelStore {
     // stale second writer of this projection still collides with it; parts and claims older than
     // CLAIM_WINDOW batches go.
     await this.commits.updateOne({ _id: record._id }, { $set: { changes: [], applied: true } });
+    // pruning scans the projection's records: done every PRUNE_EVERY batches (and after a
+    // multi-part record), so between CLAIM_WINDOW and CLAIM_WINDOW + PRUNE_EVERY claims remain
+    if ((record.parts ?? 0) === 0 && record.seq % PRUNE_EVERY !== 0) return;
     await this.commits.deleteMany({
       name: record.name,
       $or: [
