@@ -1,9 +1,11 @@
 import {
-  SpanKind,
-  traceHeaders,
-  withSpan,
+  contextFromHeaders,
   eventAttributes,
   eventContext,
+  SpanKind,
+  traceHeaders,
+  tracer,
+  withSpan,
 } from '@ledgerflow/telemetry';
 import {
   encodeEvent,
@@ -185,6 +187,33 @@ class InProcessSubscription implements BusSubscription {
     if (this.group.member === this) this.group.member = undefined;
   }
 
+  /** Hands a batch to the handler with a consumer span per message, in its publisher's trace. */
+  private async deliver(topic: string, messages: readonly BusMessage[]): Promise<void> {
+    const spans = messages.map((m) =>
+      tracer().startSpan(
+        `${topic} process`,
+        {
+          kind: SpanKind.CONSUMER,
+          attributes: {
+            ...eventAttributes(m.event),
+            'messaging.destination.name': topic,
+            'messaging.consumer.group.name': this.options.groupId,
+          },
+        },
+        contextFromHeaders(m.headers),
+      ),
+    );
+    try {
+      await withSpan(
+        `${topic} receive`,
+        { kind: SpanKind.CONSUMER, parent: contextFromHeaders(messages[0]!.headers) },
+        () => this.options.handler(messages, this),
+      );
+    } finally {
+      for (const span of spans) span.end();
+    }
+  }
+
   private async run(): Promise<void> {
     while (this.running) {
       let delivered = false;
@@ -203,7 +232,7 @@ class InProcessSubscription implements BusSubscription {
           if (messages.length === 0) continue;
           delivered = true;
           try {
-            await this.options.handler(messages, this);
+            await this.deliver(topic, messages);
           } catch (error) {
             this.options.onError?.(error);
             if (this.running) await new Promise((r) => setTimeout(r, RETRY_MS));
