@@ -12,6 +12,11 @@ export interface OutboxPublisherOptions {
   readonly checkpoints: CheckpointStore;
   /** Every event of the log goes to this topic, keyed by its stream id. */
   readonly topic: string;
+  /**
+   * How often an idle publisher re-reads the log for appends of other processes (default 250 ms);
+   * appends in this process wake it at once.
+   */
+  readonly idlePollMs?: number;
   /** Largest number of events per send (default 500). */
   readonly batchSize?: number;
   /** First and largest pause between retries of a failed send (default 200 ms and 5 s). */
@@ -60,7 +65,7 @@ export class OutboxPublisher {
     await this.options.bus.ensureTopics([{ name: this.options.topic }]);
     this.position = await this.options.checkpoints.load(this.options.name);
     this.running = true;
-    // Appends in this process wake the loop at once; a 250 ms poll covers other writers.
+    // Appends in this process wake the loop at once; a poll (idlePollMs) covers other writers.
     const head = await this.options.eventStore.headPosition();
     this.notifier = this.options.eventStore.subscribe(head, () => this.signal(), { batchSize: 1 });
     this.options.metrics?.outboxCheckpoint.set({ publisher: this.options.name }, this.position);
@@ -142,7 +147,7 @@ export class OutboxPublisher {
         if (events.length === 0) {
           const head = await eventStore.headPosition();
           metrics?.outboxDepth.set({ publisher: name }, Math.max(0, head - this.position));
-          if (!this.signalled) await this.sleep(250, true);
+          if (!this.signalled) await this.sleep(this.options.idlePollMs ?? 250, true);
           continue;
         }
         let prev = this.position;

@@ -24,6 +24,8 @@ export interface DistributedConfig extends ServiceAddresses {
   /** Listener for the questions this service answers other services (gRPC). */
   readonly serviceGrpcHost: string;
   readonly serviceGrpcPort: number;
+  /** How often subscriptions and the outbox re-read the log for appends of other processes. */
+  readonly logPollMs: number;
 }
 
 export function modeOf(env: Env): LedgerflowMode {
@@ -91,12 +93,21 @@ export function loadDistributedConfig(env: Env, service: string): DistributedCon
       env['LEDGERFLOW_SERVICE_GRPC_PORT'],
       DEFAULT_SERVICE_GRPC_PORTS[service] ?? 0,
     ),
+    logPollMs: positive('LEDGERFLOW_LOG_POLL_MS', env['LEDGERFLOW_LOG_POLL_MS'], 2000),
   };
+}
+
+function positive(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || !Number.isSafeInteger(n))
+    throw new ConfigError(`${name} must be a positive integer, got '${raw}'`);
+  return n;
 }
 
 /** LEDGERFLOW_TRACKING_GRPC_ADDRESS, LEDGERFLOW_REGISTRY_GRPC_ADDRESS, LEDGERFLOW_SERVICE_CALL_DEADLINE_MS. */
 export function serviceAddresses(env: Env): ServiceAddresses {
-  const deadline = Number(env['LEDGERFLOW_SERVICE_CALL_DEADLINE_MS'] ?? '10000');
+  const deadline = Number(env['LEDGERFLOW_SERVICE_CALL_DEADLINE_MS'] ?? '30000');
   if (!Number.isSafeInteger(deadline) || deadline < 1)
     throw new ConfigError('LEDGERFLOW_SERVICE_CALL_DEADLINE_MS must be a positive integer');
   return {

@@ -70,7 +70,10 @@ export async function openDistributedPlatform(
   const target = { uri: config.mongoUrl, database: config.database };
   const eventStore = await retrying(
     `MongoDB ${config.mongoUrl}`,
-    () => MongoEventStore.open(target),
+    // this process is its log's only writer and its own appends wake every subscription at once:
+    // polling only covers writes by hand or by a second process, so it can be slow (every poll
+    // reads the log head, and a MongoDB-wire server without index pushdown scans for it)
+    () => MongoEventStore.open({ ...target, pollIntervalMs: config.logPollMs }),
     startTimeoutMs,
     log,
   );
@@ -83,6 +86,8 @@ export async function openDistributedPlatform(
   }
   const metrics = new LedgerflowMetrics();
   const runner = new ProjectionRunner({ eventStore, readModels, projections, logger: log });
+  metrics.observeCheckpoints(() => runner.status());
+  metrics.observeLogHead(() => eventStore.headPosition());
   const aggregates = new AggregateStore(eventStore, clock);
   const bus = new KafkaEventBus({
     brokers: config.kafkaBrokers,
@@ -100,6 +105,7 @@ export async function openDistributedPlatform(
     checkpoints: new ReadModelCheckpointStore(readModels),
     topic,
     metrics,
+    idlePollMs: config.logPollMs,
     log: (_level, message) => log(message),
   });
   let outboxStarting: Promise<void> | undefined;

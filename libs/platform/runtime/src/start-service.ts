@@ -24,7 +24,13 @@ import {
   type RunningGrpcServer,
   type TrackingLookup,
 } from '@ledgerflow/service-calls';
-import { installHttpTelemetry, setupTracing } from '@ledgerflow/telemetry';
+import {
+  installHttpTelemetry,
+  LedgerflowMetrics,
+  setupTracing,
+  tracedProjection,
+  tracingEnabled,
+} from '@ledgerflow/telemetry';
 import {
   loadDistributedConfig,
   modeOf,
@@ -142,11 +148,14 @@ export async function startService(
     return startDistributedService(spec, config, options.distributed, log, options.clock);
   const platform = openEmbeddedPlatform(
     config,
-    spec.projections,
+    withProjectionSpans(spec.projections),
     log,
     options.wrapEventStore,
     options.clock,
   );
+  const metrics = new LedgerflowMetrics();
+  metrics.observeCheckpoints(() => platform.projections.status());
+  metrics.observeLogHead(() => platform.eventStore.headPosition());
   // a service run alone asks the others over gRPC (LEDGERFLOW_TRACKING_GRPC_ADDRESS, ...)
   const { clients, providers: remote } = remoteLookups(
     spec,
@@ -160,6 +169,7 @@ export async function startService(
       RootModule.of(spec, platform, config, remote),
       config.logLevel,
       () => access,
+      (instance) => installHttpTelemetry(instance, { metrics }),
     );
     access = accessControlOf(app, config);
     await app.listen({ host: config.host, port: config.port });
@@ -195,6 +205,14 @@ export async function startService(
       await platform.close();
     },
   };
+}
+
+/**
+ * With tracing on, each projection applies an event inside a span of the request that caused it
+ * (same name, version and read model); without it, the projections as they are.
+ */
+function withProjectionSpans(projections: readonly Projection[]): readonly Projection[] {
+  return tracingEnabled() ? projections.map(tracedProjection) : projections;
 }
 
 /** gRPC clients (and their Nest providers) for the lookups a service asks of the others. */
@@ -243,7 +261,7 @@ async function startDistributedService(
   const platform: DistributedPlatform = await openDistributedPlatform(
     distributed,
     { name, context: spec.context ?? name.split('-')[0]! },
-    spec.projections,
+    withProjectionSpans(spec.projections),
     log,
     clock,
   );
