@@ -51,7 +51,12 @@ def _free_port_block(count: int) -> int:
 
 @pytest.fixture(scope="module")
 def s3_server():
-    """A Ledgerflow server whose artifacts live in S3 (SeaweedFS on 127.0.0.1)."""
+    """A Ledgerflow server whose artifacts live in S3 (SeaweedFS on 127.0.0.1). Against an external
+    server (LEDGERFLOW_TEST_URL: the distributed cluster, whose artifact store is S3) that one."""
+    external = os.environ.get("LEDGERFLOW_TEST_URL")
+    if external:
+        yield external.rstrip("/")
+        return
     (ROOT / "tmp").mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="pytest-ledgerflow-s3-", dir=ROOT / "tmp"))
     weed_dir = tmp / "weed"
