@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { MongoClient } from 'mongodb';
 import { WrongExpectedRevisionError } from '@ledgerflow/event-store';
 import {
@@ -258,4 +260,110 @@ describeWithLocalMongo('MongoEventStore on a MongoDB-wire server', () => {
       await admin.db(database).dropDatabase();
     }
   });
+
+  /** A TCP relay to the server that can cut every connection at once, as a writer's death would. */
+  async function relay(): Promise<{ uri: string; cut(): void }> {
+    const target = new URL(server.uri);
+    const sockets = new Set<Socket>();
+    const listener = createNetServer((inbound) => {
+      const outbound = connect(Number(target.port), target.hostname);
+      sockets.add(inbound).add(outbound);
+      inbound.pipe(outbound).pipe(inbound);
+      const drop = (): void => {
+        inbound.destroy();
+        outbound.destroy();
+      };
+      inbound.on('error', drop).on('close', drop);
+      outbound.on('error', drop).on('close', drop);
+    });
+    listener.listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    const { port } = listener.address() as AddressInfo;
+    return {
+      uri: `mongodb://127.0.0.1:${port}/`,
+      cut() {
+        listener.close();
+        for (const socket of sockets) socket.destroy();
+      },
+    };
+  }
+
+  it('writers cut off mid-append lose no acknowledged batch and leave no partial one', async () => {
+    const database = newDatabase();
+    const acked = new Set<string>();
+    let batchSeq = 0;
+    for (let round = 0; round < 6; round++) {
+      const relays = await Promise.all(Array.from({ length: 3 }, () => relay()));
+      const clients = relays.map(
+        (r) =>
+          new MongoClient(r.uri, {
+            ...MONGO_CLIENT_OPTIONS,
+            serverSelectionTimeoutMS: 500,
+            connectTimeoutMS: 500,
+          }),
+      );
+      const stores = await Promise.all(
+        clients.map((client) => MongoEventStore.open({ client, database, retryForMs: 0 })),
+      );
+      const cut = relays.map(() => false);
+      const loops = stores.flatMap((store, w) =>
+        Array.from({ length: 4 }, async (_, l) => {
+          while (!cut[w]) {
+            batchSeq += 1;
+            const batch = `r${round}-w${w}-l${l}-${batchSeq}`;
+            const count = 2 + (batchSeq % 4);
+            const stream = `crash-${batchSeq % 5}`;
+            const batchEvents = Array.from({ length: count }, (_, i) => ({
+              ...newTestEvent('CrashBatch', { batch, index: i, count }),
+              id: `${batch}:${i}`,
+            }));
+            try {
+              await store.appendMulti([
+                { stream, expectedRevision: 'any', events: batchEvents.slice(0, 1) },
+                { stream: `${stream}-side`, expectedRevision: 'any', events: batchEvents.slice(1) },
+              ]);
+              acked.add(batch);
+            } catch {
+              // cut off: the outcome is unknown, the checks below decide
+            }
+          }
+        }),
+      );
+      // Cut every writer off at a different moment, in the middle of its work.
+      await Promise.all(
+        relays.map(async (r, w) => {
+          await new Promise((resolve) => setTimeout(resolve, 150 + 120 * w + 40 * round));
+          cut[w] = true;
+          r.cut();
+        }),
+      );
+      await Promise.allSettled(loops);
+      await Promise.allSettled(clients.map((c) => c.close()));
+    }
+    expect(acked.size).toBeGreaterThan(5);
+
+    const reader = await MongoEventStore.open({ uri: server.uri, database });
+    try {
+      const log = await reader.readAll(0);
+      expect(await reader.verify()).toMatchObject({ ok: true, count: log.length });
+      expect(log.map((e) => e.position)).toEqual(log.map((_, i) => i + 1));
+      const batches = new Map<string, { count: number; positions: number[] }>();
+      for (const event of log) {
+        const data = event.data as { batch: string; index: number; count: number };
+        const entry = batches.get(data.batch) ?? { count: data.count, positions: [] };
+        entry.positions.push(event.position);
+        batches.set(data.batch, entry);
+      }
+      for (const [batch, { count, positions }] of batches) {
+        // all of a batch or none of it, contiguous in the log
+        expect([batch, positions.length]).toEqual([batch, count]);
+        expect(positions.at(-1)! - positions[0]!).toBe(count - 1);
+      }
+      for (const batch of acked) expect(batches.has(batch)).toBe(true);
+      expect(new Set(log.map((e) => e.id)).size).toBe(log.length);
+    } finally {
+      await reader.close();
+      await admin.db(database).dropDatabase();
+    }
+  }, 120_000);
 });
