@@ -68,6 +68,16 @@ export function installHttpTelemetry(app: FastifyInstance, options: HttpTelemetr
     }
     context.with(trace.setSpan(parent, span), done);
   });
+  // Body parsing continues from stream events, outside the context entered above: enter the
+  // span's context again right before the handler, so spans the handler starts are its children.
+  app.addHook('preHandler', (req, _reply, done) => {
+    const entry = inFlight.get(req);
+    if (entry === undefined) {
+      done();
+      return;
+    }
+    context.with(trace.setSpan(context.active(), entry.span), done);
+  });
   app.addHook('onResponse', (req, reply, done) => {
     finish(req, reply.statusCode);
     done();

@@ -121,7 +121,7 @@ describe('HTTP telemetry', () => {
       headers: { traceparent: CALLER, 'content-type': 'application/json' },
       body: '{}',
     });
-    await res.text();
+    const answer = (await res.json()) as { active: string | null };
     expect(res.status).toBe(200);
     // onResponse (which ends the span) runs once the response is written: give it a moment.
     for (let i = 0; i < 100 && exporter.getFinishedSpans().length === 0; i++) {
@@ -134,6 +134,8 @@ describe('HTTP telemetry', () => {
     expect(span.spanContext().traceId).toBe(CALLER_TRACE);
     expect(span.parentSpanContext?.spanId).toBe('00f067aa0ba902b7');
     expect(span.attributes['http.response.status_code']).toBe(200);
+    // The handler runs in the server span's context (so gRPC client spans made there join it).
+    expect(answer.active).toBe(CALLER_TRACE);
     // The handler's traceparent (from which RequestContext takes its trace id) is the server span.
     expect(seen).toBe(`00-${CALLER_TRACE}-${span.spanContext().spanId}-01`);
 
