@@ -10,7 +10,12 @@ import { MongoEventStore, MongoReadModelStore } from '@ledgerflow/platform-mongo
 import { ProjectionRunner, type Projection } from '@ledgerflow/projections';
 import { LedgerflowMetrics } from '@ledgerflow/telemetry';
 import type { DistributedConfig } from './distributed-config.js';
-import { logAndProjectionChecks, within, type ReadinessCheck } from './readiness.js';
+import {
+  logAndProjectionChecks,
+  READY_CHECK_TIMEOUT_MS,
+  within,
+  type ReadinessCheck,
+} from './readiness.js';
 
 /** The distributed adapters of one service: its MongoDB log and read models, Kafka, metrics. */
 export interface DistributedPlatform {
@@ -142,7 +147,7 @@ export async function openDistributedPlatform(
       try {
         depth = Math.max(
           0,
-          (await within(eventStore.headPosition(), 3000, 'mongodb')) - s.position,
+          (await within(eventStore.headPosition(), READY_CHECK_TIMEOUT_MS, 'mongodb')) - s.position,
         );
       } catch {
         depth = -1;

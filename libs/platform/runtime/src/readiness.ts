@@ -16,6 +16,9 @@ export type ReadinessProbe = () => Promise<readonly ReadinessCheck[]>;
 /** Nest token of the process's ReadinessProbe. */
 export const READINESS = Symbol.for('ledgerflow.Readiness');
 
+/** How long one engine check may take before it counts as unreachable. */
+export const READY_CHECK_TIMEOUT_MS = 10_000;
+
 /** Largest projection lag (events behind the log head) that still counts as caught up. */
 export const READY_MAX_LAG = 1000;
 
@@ -44,7 +47,7 @@ export async function logAndProjectionChecks(
 ): Promise<ReadinessCheck[]> {
   let head: number;
   try {
-    head = await within(eventStore.headPosition(), 3000, logName);
+    head = await within(eventStore.headPosition(), READY_CHECK_TIMEOUT_MS, logName);
   } catch (e) {
     return [{ name: logName, ok: false, detail: e instanceof Error ? e.message : String(e) }];
   }
