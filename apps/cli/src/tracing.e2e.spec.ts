@@ -114,4 +114,20 @@ describe('tracing across HTTP, Kafka and projections', () => {
     const got = await readModels.reader.scan(trackingProjection.collections[0]!.name);
     expect(JSON.stringify(got)).toContain(experiment_id);
   }, 180_000);
+
+  it('serves Prometheus metrics: requests by route, projection checkpoints, log head', async () => {
+    const res = await fetch(`${server.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    expect(text).toMatch(
+      /ledgerflow_http_requests_total\{method="POST",route="\/api\/2\.0\/mlflow\/experiments\/create",status="200"\} [1-9]/,
+    );
+    expect(text).toContain('ledgerflow_http_request_duration_seconds_bucket');
+    const head = await server.app.get<EventStore>(EVENT_STORE, { strict: false }).headPosition();
+    expect(text).toContain(`ledgerflow_event_log_head_position ${head}`);
+    expect(text).toContain(
+      `ledgerflow_projection_checkpoint_position{projection="tracking"} ${head}`,
+    );
+  });
 });
