@@ -180,5 +180,5 @@ describe('gRPC ingest survives kill -9 of the server', () => {
     expect(new Set(batchIds).size).toBe(batchIds.length);
     expect(batchIds.length).toBe(stats.acked);
     await start();
-  });
+  }, 600_000);
 });
