@@ -366,4 +366,33 @@ describeWithLocalMongo('MongoEventStore on a MongoDB-wire server', () => {
       await admin.db(database).dropDatabase();
     }
   }, 120_000);
+
+  it('ends a readAll page early at its byte budget, and refuses a commit over 15 MB', async () => {
+    const database = newDatabase();
+    const store = await MongoEventStore.open({ uri: server.uri, database, readPageBytes: 4000 });
+    try {
+      const blob = 'x'.repeat(1000);
+      await store.append(
+        'big',
+        'any',
+        [0, 1, 2, 3, 4].map((i) => newTestEvent('Big', { i, blob })),
+      );
+      // each event's data is just over 1000 characters: the fourth reaches the budget
+      expect((await store.readAll(0)).map((e) => e.position)).toEqual([1, 2, 3, 4]);
+      expect((await store.readAll(4)).map((e) => e.position)).toEqual([5]);
+      expect((await store.readAll(0, 2)).map((e) => e.position)).toEqual([1, 2]);
+      const huge = 'x'.repeat(4 * 1024 * 1024);
+      await expect(
+        store.append(
+          'big',
+          'any',
+          [1, 2, 3, 4].map((i) => newTestEvent('Big', { i, huge })),
+        ),
+      ).rejects.toThrow(/exceeds the .* bytes one MongoDB commit document can hold/);
+      expect(await store.headPosition()).toBe(5);
+    } finally {
+      await store.close();
+      await admin.db(database).dropDatabase();
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { GENESIS_HASH, verifyChain } from '@ledgerflow/contracts';
+import { computeEventHash, GENESIS_HASH } from '@ledgerflow/contracts';
 import type { ChainVerification, NewEvent } from '@ledgerflow/contracts';
 import {
   AppendNotifier,
@@ -45,6 +45,8 @@ export interface MongoEventStoreOptions extends MongoTarget {
   readonly pollIntervalMs?: number;
   /** How long an operation keeps retrying while the server is unreachable; default 60 s. */
   readonly retryForMs?: number;
+  /** Event data (JSON characters) after which a readAll page ends early; default 16 MiB. */
+  readonly readPageBytes?: number;
 }
 
 /** One stored event: `_id` is its log position, `data` the exact JSON text its hash covers. */
@@ -77,6 +79,9 @@ export interface CommitDocument {
   hash: string;
   events: EventDocument[];
 }
+
+/** Event data (JSON characters) per readAll page, beyond which the page ends early. */
+const READ_PAGE_BYTES = 16 * 1024 * 1024;
 
 /** Largest commit (in BSON bytes) accepted into one 16 MB document, leaving room for the envelope. */
 const MAX_COMMIT_BYTES = 15 * 1024 * 1024;
@@ -162,6 +167,7 @@ export class MongoEventStore implements EventStore {
     private readonly events: Collection<EventDocument>,
     private readonly pollIntervalMs: number,
     private readonly retryForMs: number,
+    private readonly readPageBytes: number,
   ) {}
 
   /** Connects (when given a URI) and creates the indexes if absent. */
@@ -182,6 +188,7 @@ export class MongoEventStore implements EventStore {
         events,
         options.pollIntervalMs ?? 200,
         options.retryForMs ?? DEFAULT_RETRY_FOR_MS,
+        options.readPageBytes ?? READ_PAGE_BYTES,
       );
     } catch (error) {
       await handle.release();
@@ -267,9 +274,23 @@ export class MongoEventStore implements EventStore {
       await this.settle();
       const cursor = this.events
         .find({ _id: { $gt: Math.max(0, afterPosition) } })
-        .sort({ _id: 1 });
+        .sort({ _id: 1 })
+        .batchSize(Math.min(maxCount ?? 1000, 1000));
       if (maxCount !== undefined) cursor.limit(maxCount);
-      return (await cursor.toArray()).map((doc) => toRecordedEvent(toSealed(doc)));
+      // A page stops early once it holds readPageBytes of event data (always at least one event):
+      // a thousand metric batches would otherwise be hundreds of MB in memory at once.
+      const page: RecordedEvent[] = [];
+      let bytes = 0;
+      try {
+        for await (const doc of cursor) {
+          page.push(toRecordedEvent(toSealed(doc)));
+          bytes += doc.data.length;
+          if (bytes >= this.readPageBytes) break;
+        }
+      } finally {
+        await cursor.close();
+      }
+      return page;
     });
   }
 
@@ -306,60 +327,100 @@ export class MongoEventStore implements EventStore {
     return this.retrying(() => this.verifyOnce());
   }
 
+  /**
+   * Streams the events collection and the commit documents side by side (constant memory): the
+   * chain checks of verifyChain, plus every event equal to the one its commit holds.
+   */
   private async verifyOnce(): Promise<ChainVerification> {
     const head = await this.settle();
-    let last: SealedEvent | undefined;
-    const sealed: SealedEvent[] = [];
-    for await (const doc of this.events.find({ _id: { $lte: head.position } }).sort({ _id: 1 })) {
-      last = toSealed(doc);
-      sealed.push(last);
-    }
-    const result = verifyChain(sealed);
-    if (!result.ok) return result;
-    if (result.headPosition !== head.position) {
-      return {
-        ok: false,
-        count: result.count,
-        position: result.headPosition + 1,
-        eventId: null,
-        reason: `events after position ${result.headPosition} are missing (last commit ends at ${head.position})`,
-      };
-    }
-    if (result.headHash !== head.hash) {
-      return {
-        ok: false,
-        count: result.count,
-        position: result.headPosition,
-        eventId: last?.fields.id ?? null,
-        reason: 'the last commit hash does not match the last event',
-      };
-    }
-    // The commit documents are the log of record: each must hold exactly the stored events.
-    for await (const commit of this.commits.find({}).sort({ _id: 1 })) {
-      for (const event of commit.events) {
-        const stored = sealed[event._id - 1];
-        if (stored === undefined || stored.hash !== event.hash) {
-          return {
-            ok: false,
-            count: result.count,
-            position: event._id,
-            eventId: event.id,
-            reason: `event at position ${event._id} differs from its commit document`,
-          };
+    const events = this.events
+      .find({ _id: { $lte: head.position } })
+      .sort({ _id: 1 })
+      [Symbol.asyncIterator]();
+    const commits = this.commits.find({ _id: { $lte: head.position } }).sort({ _id: 1 });
+    let expected = 1;
+    let prev = GENESIS_HASH;
+    let count = 0;
+    let lastId: string | null = null;
+    const broken = (
+      position: number,
+      eventId: string | null,
+      reason: string,
+    ): ChainVerification => ({
+      ok: false,
+      count,
+      position,
+      eventId,
+      reason,
+    });
+    try {
+      for await (const commit of commits) {
+        for (const committed of commit.events) {
+          const next = await events.next();
+          if (next.done === true) {
+            return broken(
+              expected,
+              null,
+              `events after position ${expected - 1} are missing (last commit ends at ${head.position})`,
+            );
+          }
+          const { fields, hash } = toSealed(next.value);
+          if (fields.position !== expected) {
+            return broken(
+              expected,
+              null,
+              `event at position ${expected} is missing (next stored position is ${fields.position}, id ${fields.id})`,
+            );
+          }
+          if (fields.prevHash !== prev) {
+            return broken(
+              expected,
+              fields.id,
+              `prev_hash does not link to the hash of position ${expected - 1}`,
+            );
+          }
+          if (computeEventHash(fields) !== hash) {
+            return broken(
+              expected,
+              fields.id,
+              'content does not match its hash (the event was edited)',
+            );
+          }
+          if (committed._id !== expected || committed.hash !== hash) {
+            return broken(
+              expected,
+              fields.id,
+              `event at position ${expected} differs from its commit document`,
+            );
+          }
+          prev = hash;
+          lastId = fields.id;
+          expected += 1;
+          count += 1;
         }
       }
+    } finally {
+      await events.return?.();
+    }
+    if (expected - 1 !== head.position) {
+      return broken(
+        expected,
+        null,
+        `events after position ${expected - 1} are missing (last commit ends at ${head.position})`,
+      );
+    }
+    if (prev !== head.hash) {
+      return broken(head.position, lastId, 'the last commit hash does not match the last event');
     }
     const beyond = await this.events.findOne({ _id: { $gt: head.position } });
     if (beyond !== null) {
-      return {
-        ok: false,
-        count: result.count,
-        position: beyond._id,
-        eventId: beyond.id,
-        reason: `event is beyond the last commit (which ends at ${head.position}): appended outside the store`,
-      };
+      return broken(
+        beyond._id,
+        beyond.id,
+        `event is beyond the last commit (which ends at ${head.position}): appended outside the store`,
+      );
     }
-    return result;
+    return { ok: true, count, headPosition: head.position, headHash: prev };
   }
 
   async close(): Promise<void> {
