@@ -131,7 +131,9 @@ start() {
   if [[ "$(basename "$bin")" == mongod* ]]; then
     engine=mongod
     mkdir -p "$data/db"
-    "$bin" --bind_ip 127.0.0.1 --port "$port" --dbpath "$data/db" --replSet rs0 \
+    # Standalone: majority write concern and majority reads work on one node, and the adapters
+    # need neither transactions nor change streams, so no replica set is initiated.
+    "$bin" --bind_ip 127.0.0.1 --port "$port" --dbpath "$data/db" \
       >"$data/server.log" 2>&1 </dev/null 7>&- 8>&- &
   else
     engine=ferretdb
@@ -152,12 +154,6 @@ start() {
       exit 1
     fi
     if answers "$port"; then
-      if [[ "$engine" == mongod ]]; then
-        # A one-member replica set gives majority write concern and change streams.
-        "$(dirname "$bin")/mongosh" --quiet --port "$port" --eval \
-          'try { rs.status() } catch (e) { rs.initiate({_id: "rs0", members: [{_id: 0, host: "127.0.0.1:'"$port"'"}]}) }' \
-          >/dev/null 2>&1 || true
-      fi
       echo "pid=$pid"
       echo "engine=$engine"
       echo "uri=mongodb://127.0.0.1:$port/"
