@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { InMemoryEventStore } from '@ledgerflow/event-store';
 import { SqliteReadModelStore } from '@ledgerflow/projections';
+import { LedgerflowMetrics } from '@ledgerflow/telemetry';
 import { startLocalKafka, type LocalKafka } from '@ledgerflow/testing';
 import { BusProjectionRunner } from './bus-projection-runner.js';
 import { ReadModelCheckpointStore, type CheckpointStore } from './checkpoints.js';
@@ -58,7 +59,9 @@ const uniqueTopic = (): string => eventsTopic(`spec-${randomUUID().slice(0, 8)}`
 
 describe('KafkaEventBus on a real broker', () => {
   it('keeps each stream in order on one partition, for every consumer group', async () => {
-    const bus = newBus();
+    const metrics = new LedgerflowMetrics({ processMetrics: false });
+    const bus = new KafkaEventBus({ brokers: kafka.brokers, clientId: 'ledgerflow-spec', metrics });
+    closers.push(() => bus.close());
     const topic = uniqueTopic();
     await bus.ensureTopics([{ name: topic, partitions: 3 }]);
     const store = new InMemoryEventStore();
@@ -88,6 +91,16 @@ describe('KafkaEventBus on a real broker', () => {
       }
       expect(seen[0]!.headers['ledgerflow-event-id']).toBe(seen[0]!.event.id);
     }
+    const text = (await metrics.render()).body;
+    expect(text).toContain(
+      `ledgerflow_kafka_consumed_messages_total{group="${topic}.a",topic="${topic}"} 240`,
+    );
+    // Caught up: every partition of the group reports zero lag.
+    const lags = [
+      ...text.matchAll(/ledgerflow_kafka_consumer_lag\{group="[^"]+\.a",[^}]*\} (\d+)/g),
+    ];
+    expect(lags.length).toBeGreaterThan(0);
+    expect(lags.every((m) => m[1] === '0')).toBe(true);
   }, 120_000);
 
   it('outbox: a publisher killed between an acknowledged send and its checkpoint loses nothing', async () => {
