@@ -138,7 +138,7 @@ function byId<T extends { _id: string }>(a: T, b: T): number {
  * document's final state, the position and the version (the commit point: unique per projection and
  * sequence number, so a second writer of the same projection fails instead of interleaving); then
  * the documents are replaced or deleted; then the checkpoint moves and the record shrinks to a claim
- * on its sequence number (the last 1000 are kept). Every step
+ * on its sequence number (the last 32 to 48 are kept). Every step
  * after the commit point is idempotent, and `setup`/`applyBatch` first redo any commit record newer
  * than the checkpoint: a writer killed between its writes and its checkpoint leaves a read model
  * that is finished on the next start, never applied twice. Readers may see a batch's documents
