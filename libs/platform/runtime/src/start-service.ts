@@ -25,6 +25,7 @@ import {
   type TrackingLookup,
 } from '@ledgerflow/service-calls';
 import {
+  createLogger,
   installHttpTelemetry,
   LedgerflowMetrics,
   setupTracing,
@@ -144,8 +145,21 @@ export async function startService(
   const log = (m: string): void => {
     if (config.logLevel !== 'error') console.error(`[ledgerflow] ${m}`);
   };
-  if (options.distributed !== undefined)
-    return startDistributedService(spec, config, options.distributed, log, options.clock);
+  if (options.distributed !== undefined) {
+    // a service in a cluster logs pino JSON lines (with trace ids) for the log collector
+    const logger = createLogger({
+      service: spec.name ?? 'ledgerflow',
+      level: config.logLevel,
+      destination: 'stderr',
+    });
+    return startDistributedService(
+      spec,
+      config,
+      options.distributed,
+      (m) => logger.info(m),
+      options.clock,
+    );
+  }
   const platform = openEmbeddedPlatform(
     config,
     withProjectionSpans(spec.projections),

@@ -8,8 +8,8 @@ export interface LoggerOptions {
   readonly service: string;
   /** pino level: fatal, error, warn, info, debug, trace, silent (default info). */
   readonly level?: string;
-  /** Where lines go (default stdout); tests pass a stream to read them. */
-  readonly destination?: DestinationStream;
+  /** Where lines go (default stdout; `stderr` writes synchronously to fd 2); tests pass a stream. */
+  readonly destination?: DestinationStream | 'stdout' | 'stderr';
 }
 
 /**
@@ -30,6 +30,10 @@ export function createLogger(options: LoggerOptions): Logger {
         return { trace_id: sc.traceId, span_id: sc.spanId };
       },
     },
-    options.destination,
+    options.destination === 'stderr'
+      ? pino.destination({ dest: 2, sync: true })
+      : options.destination === 'stdout'
+        ? undefined
+        : options.destination,
   );
 }
