@@ -86,6 +86,11 @@ export class BusProjectionRunner {
       );
     }
     this.applied = stored.position;
+    // A restarted runner starts from the store's checkpoint and the group's committed offsets.
+    this.byPrev.clear();
+    this.queues.clear();
+    this.paused.clear();
+    this.failure = undefined;
     this.subscription = await bus.subscribe({
       groupId: this.groupId,
       topics: this.options.topics,
