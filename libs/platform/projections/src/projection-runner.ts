@@ -11,6 +11,8 @@ export interface ProjectionRunnerOptions {
   readonly projections: readonly Projection[];
   /** Largest batch applied in one read-model transaction (default 1000). */
   readonly batchSize?: number;
+  /** Default timeout of waitFor (10 s); a networked read-model store may need more. */
+  readonly waitTimeoutMs?: number;
   /** Receives one line per notable event: rebuilds, failures. */
   readonly logger?: (message: string) => void;
 }
@@ -102,8 +104,10 @@ export class ProjectionRunner {
   private readonly waiters = new Set<Waiter>();
   private readonly lifecycle = new SerialQueue();
   private running = false;
+  private readonly waitTimeoutMs: number;
 
   constructor(options: ProjectionRunnerOptions) {
+    this.waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_MS;
     this.eventStore = options.eventStore;
     this.readModels = options.readModels;
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
@@ -146,11 +150,12 @@ export class ProjectionRunner {
   /**
    * Resolves once every projection has applied the log up to `position` (read-your-writes after an
    * append). Rejects with ProjectionFailedError if one stops first, ProjectionWaitTimeoutError after
-   * `timeoutMs` (default 10 s). `projections` narrows the wait to the named ones.
+   * `timeoutMs` (default the runner's waitTimeoutMs, 10 s). `projections` narrows the wait to the
+   * named ones.
    */
   waitFor(
     position: number,
-    timeoutMs: number = DEFAULT_WAIT_MS,
+    timeoutMs: number = this.waitTimeoutMs,
     projections?: readonly string[],
   ): Promise<void> {
     const only = projections === undefined ? undefined : new Set<Runtime>();

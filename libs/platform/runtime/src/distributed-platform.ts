@@ -90,7 +90,14 @@ export async function openDistributedPlatform(
     throw e;
   }
   const metrics = new LedgerflowMetrics();
-  const runner = new ProjectionRunner({ eventStore, readModels, projections, logger: log });
+  const runner = new ProjectionRunner({
+    eventStore,
+    readModels,
+    projections,
+    logger: log,
+    // a command waits for its read models over the network: more room than in one process
+    waitTimeoutMs: 30_000,
+  });
   metrics.observeCheckpoints(() => runner.status());
   metrics.observeLogHead(() => eventStore.headPosition());
   const aggregates = new AggregateStore(eventStore, clock);
@@ -115,6 +122,29 @@ export async function openDistributedPlatform(
   });
   let outboxStarting: Promise<void> | undefined;
   let closed = false;
+  // A projection whose batch failed (e.g. the MongoDB server went away longer than the store's
+  // retries) stops; restart the runner from the stored checkpoints, which is always safe.
+  let restarting = false;
+  const supervisor = setInterval(() => {
+    if (restarting || closed) return;
+    const failed = runner.status().filter((s) => s.state === 'failed');
+    if (failed.length === 0) return;
+    restarting = true;
+    log(
+      `restarting the read models after a failure of ${failed.map((f) => `${f.name} (${f.error?.message ?? 'unknown'})`).join(', ')}`,
+    );
+    void (async () => {
+      try {
+        await runner.stop();
+        if (!closed) await runner.start();
+      } catch (e) {
+        log(`read models did not restart yet: ${e instanceof Error ? e.message : String(e)}`);
+      } finally {
+        restarting = false;
+      }
+    })();
+  }, 2000);
+  supervisor.unref();
   return {
     eventStore,
     readModels,
@@ -165,6 +195,7 @@ export async function openDistributedPlatform(
     },
     async close() {
       closed = true;
+      clearInterval(supervisor);
       await outboxStarting;
       await outbox.stop();
       await runner.stop();
