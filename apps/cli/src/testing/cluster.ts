@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { MongoEventStore, MongoReadModelStore } from '@ledgerflow/platform-mongo';
@@ -23,7 +23,8 @@ export interface TestCluster {
   engine(scriptName: string, command: string, ...args: string[]): Promise<string>;
   /** `cluster.sh up` again (starts whatever is down). */
   up(): Promise<void>;
-  down(): Promise<void>;
+  /** Stops everything and deletes the run dir (its logs are kept when `keepLogs`). */
+  down(keepLogs?: boolean): Promise<void>;
 }
 
 /**
@@ -79,8 +80,13 @@ export async function startTestCluster(offset: number): Promise<TestCluster> {
     async up() {
       await cluster('up', runDir);
     },
-    async down() {
+    async down(keepLogs = false) {
       await cluster('down', runDir).catch(() => undefined);
+      if (keepLogs) {
+        const kept = `${runDir}-logs`;
+        cpSync(path.join(runDir, 'logs'), kept, { recursive: true });
+        console.error(`cluster logs kept in ${kept}`);
+      }
       rmSync(runDir, { recursive: true, force: true });
     },
   };
