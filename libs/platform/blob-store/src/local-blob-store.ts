@@ -14,6 +14,7 @@ import path from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { invalidParameter } from '@ledgerflow/contracts';
+import { BackgroundHash } from './background-hash.js';
 import { confineArtifactPath } from './artifact-path.js';
 import {
   BlobNotFoundError,
@@ -44,17 +45,23 @@ async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
   }
 }
 
+/** Bytes handed to the hash worker and not hashed yet, beyond which an upload waits for it. */
+const MAX_UNHASHED_BYTES = 2 * WRITE_BATCH_BYTES;
+
 /**
  * Streams the body into the file, hashing it on the way. Chunks from the socket are gathered into
- * ~4 MiB writev calls, and the next batch is read and hashed while the previous one is written (the
- * write runs in libuv's thread pool), so receiving, hashing and writing overlap instead of taking
- * turns per 64 KiB chunk. At most two batches are held: memory stays bounded whatever the size.
+ * ~4 MiB batches, and the next batch is read while the previous one is written (the write runs in
+ * libuv's thread pool), so receiving and writing overlap instead of taking turns per 64 KiB chunk.
+ * A body larger than one batch is hashed on a worker thread (BackgroundHash): each batch is merged
+ * into one buffer (reused once hashed), written, then transferred to the worker, so the event loop only receives and
+ * copies. A smaller body is hashed here. Memory stays bounded whatever the size: two batches, plus
+ * at most MAX_UNHASHED_BYTES waiting for the worker.
  */
 async function writeHashed(
   body: Readable,
   handle: FileHandle,
 ): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
+  let background: BackgroundHash | undefined;
   let size = 0;
   let batch: Buffer[] = [];
   let batchBytes = 0;
@@ -63,29 +70,48 @@ async function writeHashed(
   const flush = async (): Promise<void> => {
     if (inFlight !== undefined) await inFlight;
     if (failure !== undefined) throw failure.error;
-    const buffers = batch;
+    background ??= new BackgroundHash();
+    await background.drain(MAX_UNHASHED_BYTES);
+    const merged = background.take(batchBytes);
+    let at = 0;
+    for (const buf of batch) at += buf.copy(merged, at);
     batch = [];
     batchBytes = 0;
-    inFlight = writeAll(handle, buffers).catch((error: unknown) => {
-      failure = { error };
-    });
+    const hash = background;
+    inFlight = writeAll(handle, [merged])
+      .then(() => hash.update(merged))
+      .catch((error: unknown) => {
+        failure = { error };
+      });
   };
   try {
     for await (const chunk of body) {
       const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-      hash.update(buf);
       size += buf.length;
       batch.push(buf);
       batchBytes += buf.length;
       if (batchBytes >= WRITE_BATCH_BYTES) await flush();
     }
+    if (background === undefined) {
+      // all of it fits in one batch: hash it here, no worker round trip
+      const hash = createHash('sha256');
+      for (const buf of batch) hash.update(buf);
+      await writeAll(handle, batch);
+      return { size, sha256: hash.digest('hex') };
+    }
     if (batchBytes > 0) await flush();
+  } catch (error) {
+    background?.abort();
+    throw error;
   } finally {
     // never leave a write running on a handle the caller is about to close
     if (inFlight !== undefined) await inFlight;
   }
-  if (failure !== undefined) throw failure.error;
-  return { size, sha256: hash.digest('hex') };
+  if (failure !== undefined) {
+    background.abort();
+    throw failure.error;
+  }
+  return { size, sha256: await background.digest() };
 }
 
 function isMissing(e: unknown): boolean {
