@@ -45,6 +45,9 @@ async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
   }
 }
 
+/** Written bytes between the early fdatasyncs of a large upload. */
+const EARLY_SYNC_BYTES = 64 * 1024 * 1024;
+
 /** Bytes handed to the hash worker and not hashed yet, beyond which an upload waits for it. */
 const MAX_UNHASHED_BYTES = 2 * WRITE_BATCH_BYTES;
 
@@ -67,9 +70,23 @@ async function writeHashed(
   let batchBytes = 0;
   let inFlight: Promise<void> | undefined;
   let failure: { error: unknown } | undefined;
+  // an fdatasync every EARLY_SYNC_BYTES, beside the writes: the disk takes the file as it comes,
+  // so the fsync before the rename waits for the last stretch only, not the whole file
+  let syncing: Promise<void> | undefined;
+  let unsyncedBytes = 0;
   const flush = async (): Promise<void> => {
     if (inFlight !== undefined) await inFlight;
     if (failure !== undefined) throw failure.error;
+    if (unsyncedBytes >= EARLY_SYNC_BYTES && syncing === undefined) {
+      unsyncedBytes = 0;
+      syncing = handle
+        .datasync()
+        .catch((error: unknown) => {
+          failure ??= { error };
+        })
+        .finally(() => (syncing = undefined));
+    }
+    unsyncedBytes += batchBytes;
     background ??= new BackgroundHash();
     await background.drain(MAX_UNHASHED_BYTES);
     const merged = background.take(batchBytes);
@@ -104,8 +121,9 @@ async function writeHashed(
     background?.abort();
     throw error;
   } finally {
-    // never leave a write running on a handle the caller is about to close
+    // never leave a write or sync running on a handle the caller is about to close
     if (inFlight !== undefined) await inFlight;
+    if (syncing !== undefined) await syncing;
   }
   if (failure !== undefined) {
     background.abort();
