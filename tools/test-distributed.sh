@@ -57,7 +57,8 @@ step() {
 }
 
 jest() {
-  node --experimental-vm-modules node_modules/jest/bin/jest.js "$@"
+  # --forceExit: a suite that leaves a handle open must not hang the run
+  node --experimental-vm-modules node_modules/jest/bin/jest.js --forceExit "$@"
 }
 
 engines() {
