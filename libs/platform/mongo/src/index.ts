@@ -10,8 +10,12 @@ export {
 } from './mongo-connection.js';
 export {
   MongoEventStore,
-  type EventDocument,
+  positionKey,
   type CommitDocument,
+  type EventDocument,
+  type EventIdDocument,
+  type StoredEvent,
+  type StreamRevisionDocument,
   type MongoEventStoreOptions,
 } from './mongo-event-store.js';
 export { MongoReadModelStore, type MongoReadModelStoreOptions } from './mongo-read-model-store.js';

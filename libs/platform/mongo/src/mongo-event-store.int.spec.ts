@@ -10,7 +10,12 @@ import {
   type LocalMongo,
 } from '@ledgerflow/testing';
 import { MONGO_CLIENT_OPTIONS } from './mongo-connection.js';
-import { MongoEventStore, type EventDocument, type CommitDocument } from './mongo-event-store.js';
+import {
+  MongoEventStore,
+  positionKey,
+  type CommitDocument,
+  type StoredEvent,
+} from './mongo-event-store.js';
 
 let server: LocalMongo;
 let admin: MongoClient;
@@ -131,13 +136,13 @@ describeWithLocalMongo('MongoEventStore on a MongoDB-wire server', () => {
     async function crashAfterCommit(keep: number): Promise<{ ids: string[] }> {
       await store.append('a', 'no_stream', events(2));
       const result = await store.append('b', 'no_stream', events(3));
-      const collection = admin.db(database).collection<EventDocument>('ledger_events');
-      const lost = result.events.slice(keep).map((e) => e.position);
+      const collection = admin.db(database).collection<StoredEvent>('ledger_events');
+      const lost = result.events.slice(keep).map((e) => positionKey(e.position));
       await collection.deleteMany({ _id: { $in: lost } });
       const commit = await admin
         .db(database)
         .collection<CommitDocument>('ledger_commits')
-        .findOne({ _id: 3 });
+        .findOne({ _id: positionKey(3) });
       expect(commit?.last).toBe(5);
       return { ids: result.events.map((e) => e.id) };
     }
@@ -180,8 +185,13 @@ describeWithLocalMongo('MongoEventStore on a MongoDB-wire server', () => {
     const store = await MongoEventStore.open({ uri: server.uri, database });
     try {
       const [first] = (await store.append('s', 'no_stream', events(1))).events;
-      const collection = admin.db(database).collection<EventDocument>('ledger_events');
-      const clash = { ...(await collection.findOne({ _id: first!.position }))!, _id: 99, id: 'x' };
+      const collection = admin.db(database).collection<StoredEvent>('ledger_events');
+      const clash = {
+        ...(await collection.findOne({ _id: positionKey(first!.position) }))!,
+        _id: positionKey(99),
+        position: 99,
+        id: 'x',
+      };
       await expect(collection.insertOne(clash)).rejects.toMatchObject({ code: 11000 });
     } finally {
       await store.close();
@@ -194,9 +204,9 @@ describeWithLocalMongo('MongoEventStore on a MongoDB-wire server', () => {
     const store = await MongoEventStore.open({ uri: server.uri, database });
     try {
       await store.append('s', 'no_stream', events(2));
-      const collection = admin.db(database).collection<EventDocument>('ledger_events');
-      const second = (await collection.findOne({ _id: 2 }))!;
-      await collection.updateOne({ _id: 2 }, { $set: { data: '{"tampered":true}' } });
+      const collection = admin.db(database).collection<StoredEvent>('ledger_events');
+      const second = (await collection.findOne({ _id: positionKey(2) }))!;
+      await collection.updateOne({ _id: positionKey(2) }, { $set: { data: '{"tampered":true}' } });
       expect(await store.verify()).toMatchObject({ ok: false, position: 2, eventId: second.id });
     } finally {
       await store.close();

@@ -69,11 +69,22 @@ export interface EventDocument {
 }
 
 /**
- * One append: `_id` is the position of its first event, so two writers that read the same log head
- * claim the same `_id` and the unique primary key lets exactly one of them commit.
+ * The primary key of a log position: its decimal digits, zero-padded to 16 (string order is log
+ * order). A string because FerretDB's SQLite backend pushes `{_id: value}` down to SQLite only for
+ * string and ObjectId keys; a numeric `_id` is found by scanning the collection.
+ */
+export function positionKey(position: number): string {
+  return String(position).padStart(16, '0');
+}
+
+/**
+ * One append: `_id` is the key of the position of its first event, so two writers that read the
+ * same log head claim the same `_id` and the unique primary key lets exactly one of them commit.
  */
 export interface CommitDocument {
-  _id: number;
+  _id: string;
+  /** Position of its first event. */
+  first: number;
   last: number;
   prevHash: string;
   hash: string;
@@ -82,6 +93,47 @@ export interface CommitDocument {
 
 /** Event data (JSON characters) per readAll page, beyond which the page ends early. */
 const READ_PAGE_BYTES = 16 * 1024 * 1024;
+
+/** An event as stored in the events collection: with the span of the commit it came from. */
+export interface StoredEvent extends Omit<EventDocument, '_id'> {
+  /** positionKey(position) */
+  _id: string;
+  position: number;
+  /** First position of the commit holding this event. */
+  commit: number;
+  /** Last position of that commit. */
+  commitLast: number;
+}
+
+/** `_id` = JSON `[stream, revision]`: the unique (stream, revision) key, found by primary key. */
+export interface StreamRevisionDocument {
+  _id: string;
+  position: number;
+}
+
+/** `_id` = event id: the unique event-id key, found by primary key. */
+export interface EventIdDocument {
+  _id: string;
+  position: number;
+}
+
+/** The copied end of the log: its last event and the span of the commit that event came from. */
+interface Tail {
+  readonly position: number;
+  readonly hash: string;
+  readonly commit: number;
+  readonly commitLast: number;
+}
+
+/** Streams whose last revision an instance remembers. */
+const MAX_CACHED_STREAMS = 100_000;
+
+/** Point lookups in flight at once when a read fetches many documents by primary key. */
+const LOOKUP_WINDOW = 64;
+
+function streamKey(stream: string, revision: number): string {
+  return JSON.stringify([stream, revision]);
+}
 
 /** Largest commit (in BSON bytes) accepted into one 16 MB document, leaving room for the envelope. */
 const MAX_COMMIT_BYTES = 15 * 1024 * 1024;
@@ -105,6 +157,15 @@ function toDocument(sealed: SealedEvent): EventDocument {
     prevHash: f.prevHash,
     hash: sealed.hash,
   };
+}
+
+function fromStored(doc: StoredEvent): EventDocument {
+  const { position, commit: _commit, commitLast: _commitLast, ...rest } = doc;
+  return { ...rest, _id: position };
+}
+
+function storedToRecorded(doc: StoredEvent): RecordedEvent {
+  return toRecordedEvent(toSealed(fromStored(doc)));
 }
 
 function toSealed(doc: EventDocument): SealedEvent {
@@ -159,12 +220,22 @@ export class MongoEventStore implements EventStore {
   private readonly subscriptions = new Set<CatchUpSubscription>();
   /** In-process appends run one at a time; other processes are ordered by the commit key. */
   private readonly queue = new SerialQueue();
+  /**
+   * The copied end of the log as this instance last saw it (undefined until first looked up): every
+   * event up to `position` is in the events collection, `hash` is the last one's, `commitLast` the
+   * last position of the commit it belongs to (beyond `position` when that copy was cut short).
+   */
+  private tail: Tail | undefined;
+  /** Last known revision of recently used streams (never ahead of the log; probed forward). */
+  private readonly revisions = new Map<string, number>();
   private closed = false;
 
   private constructor(
     private readonly handle: MongoHandle,
     private readonly commits: Collection<CommitDocument>,
-    private readonly events: Collection<EventDocument>,
+    private readonly events: Collection<StoredEvent>,
+    private readonly streams: Collection<StreamRevisionDocument>,
+    private readonly eventIds: Collection<EventIdDocument>,
     private readonly pollIntervalMs: number,
     private readonly retryForMs: number,
     private readonly readPageBytes: number,
@@ -176,7 +247,9 @@ export class MongoEventStore implements EventStore {
     try {
       const prefix = options.collectionPrefix ?? 'ledger';
       const commits = handle.db.collection<CommitDocument>(`${prefix}_commits`);
-      const events = handle.db.collection<EventDocument>(`${prefix}_events`);
+      const events = handle.db.collection<StoredEvent>(`${prefix}_events`);
+      const streams = handle.db.collection<StreamRevisionDocument>(`${prefix}_stream_revisions`);
+      const eventIds = handle.db.collection<EventIdDocument>(`${prefix}_event_ids`);
       await events.createIndex(
         { stream: 1, revision: 1 },
         { unique: true, name: 'stream_revision' },
@@ -186,6 +259,8 @@ export class MongoEventStore implements EventStore {
         handle,
         commits,
         events,
+        streams,
+        eventIds,
         options.pollIntervalMs ?? 200,
         options.retryForMs ?? DEFAULT_RETRY_FOR_MS,
         options.readPageBytes ?? READ_PAGE_BYTES,
@@ -252,11 +327,19 @@ export class MongoEventStore implements EventStore {
     if (options.maxCount === 0) return [];
     return this.retrying(async () => {
       await this.settle();
-      const cursor = this.events
-        .find({ stream, revision: { $gte: Math.max(0, options.fromRevision ?? 0) } })
-        .sort({ revision: 1 });
-      if (options.maxCount !== undefined) cursor.limit(options.maxCount);
-      return (await cursor.toArray()).map((doc) => toRecordedEvent(toSealed(doc)));
+      const last = await this.revisionOf(stream);
+      const from = Math.max(0, options.fromRevision ?? 0);
+      const to =
+        options.maxCount === undefined ? last : Math.min(last, from + options.maxCount - 1);
+      const revisions = Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+      const keys = await this.lookup(revisions, (r) =>
+        this.streams.findOne({ _id: streamKey(stream, r) }),
+      );
+      const positions = keys.map((k, i) => {
+        if (k === null) throw new Error(`stream '${stream}' has no revision ${revisions[i]!}`);
+        return k.position;
+      });
+      return (await this.eventsAt(positions)).map(storedToRecorded);
     });
   }
 
@@ -271,24 +354,21 @@ export class MongoEventStore implements EventStore {
     checkMaxCount(maxCount);
     if (maxCount === 0) return [];
     return this.retrying(async () => {
-      await this.settle();
-      const cursor = this.events
-        .find({ _id: { $gt: Math.max(0, afterPosition) } })
-        .sort({ _id: 1 })
-        .batchSize(Math.min(maxCount ?? 1000, 1000));
-      if (maxCount !== undefined) cursor.limit(maxCount);
+      const head = await this.settle();
+      const from = Math.max(0, afterPosition) + 1;
+      const to = Math.min(head.position, maxCount === undefined ? Infinity : from + maxCount - 1);
       // A page stops early once it holds readPageBytes of event data (always at least one event):
       // a thousand metric batches would otherwise be hundreds of MB in memory at once.
       const page: RecordedEvent[] = [];
       let bytes = 0;
-      try {
-        for await (const doc of cursor) {
-          page.push(toRecordedEvent(toSealed(doc)));
+      for (let start = from; start <= to && bytes < this.readPageBytes; start += LOOKUP_WINDOW) {
+        const end = Math.min(to, start + LOOKUP_WINDOW - 1);
+        const positions = Array.from({ length: end - start + 1 }, (_, i) => start + i);
+        for (const doc of await this.eventsAt(positions)) {
+          page.push(storedToRecorded(doc));
           bytes += doc.data.length;
           if (bytes >= this.readPageBytes) break;
         }
-      } finally {
-        await cursor.close();
       }
       return page;
     });
@@ -328,16 +408,12 @@ export class MongoEventStore implements EventStore {
   }
 
   /**
-   * Streams the events collection and the commit documents side by side (constant memory): the
-   * chain checks of verifyChain, plus every event equal to the one its commit holds.
+   * Walks the commit documents by primary key (each starts where the previous one ended) and the
+   * events they hold: the chain checks of verifyChain, plus every stored event equal to the one its
+   * commit holds. Constant memory.
    */
   private async verifyOnce(): Promise<ChainVerification> {
     const head = await this.settle();
-    const events = this.events
-      .find({ _id: { $lte: head.position } })
-      .sort({ _id: 1 })
-      [Symbol.asyncIterator]();
-    const commits = this.commits.find({ _id: { $lte: head.position } }).sort({ _id: 1 });
     let expected = 1;
     let prev = GENESIS_HASH;
     let count = 0;
@@ -353,69 +429,58 @@ export class MongoEventStore implements EventStore {
       eventId,
       reason,
     });
-    try {
-      for await (const commit of commits) {
-        for (const committed of commit.events) {
-          const next = await events.next();
-          if (next.done === true) {
-            return broken(
-              expected,
-              null,
-              `events after position ${expected - 1} are missing (last commit ends at ${head.position})`,
-            );
-          }
-          const { fields, hash } = toSealed(next.value);
-          if (fields.position !== expected) {
-            return broken(
-              expected,
-              null,
-              `event at position ${expected} is missing (next stored position is ${fields.position}, id ${fields.id})`,
-            );
-          }
-          if (fields.prevHash !== prev) {
-            return broken(
-              expected,
-              fields.id,
-              `prev_hash does not link to the hash of position ${expected - 1}`,
-            );
-          }
-          if (computeEventHash(fields) !== hash) {
-            return broken(
-              expected,
-              fields.id,
-              'content does not match its hash (the event was edited)',
-            );
-          }
-          if (committed._id !== expected || committed.hash !== hash) {
-            return broken(
-              expected,
-              fields.id,
-              `event at position ${expected} differs from its commit document`,
-            );
-          }
-          prev = hash;
-          lastId = fields.id;
-          expected += 1;
-          count += 1;
-        }
-      }
-    } finally {
-      await events.return?.();
-    }
-    if (expected - 1 !== head.position) {
-      return broken(
-        expected,
-        null,
-        `events after position ${expected - 1} are missing (last commit ends at ${head.position})`,
+    while (expected <= head.position) {
+      const commit = await this.commits.findOne({ _id: positionKey(expected) });
+      if (commit === null)
+        return broken(expected, null, `no commit starts at position ${expected}`);
+      const positions = commit.events.map((e) => e._id);
+      const stored = await this.lookup(positions, (p) =>
+        this.events.findOne({ _id: positionKey(p) }),
       );
+      for (const [i, committed] of commit.events.entries()) {
+        const doc = stored[i];
+        if (doc === null || doc === undefined || committed._id !== expected) {
+          return broken(
+            expected,
+            null,
+            `event at position ${expected} is missing (last commit ends at ${head.position})`,
+          );
+        }
+        const { fields, hash } = toSealed(fromStored(doc));
+        if (fields.prevHash !== prev) {
+          return broken(
+            expected,
+            fields.id,
+            `prev_hash does not link to the hash of position ${expected - 1}`,
+          );
+        }
+        if (computeEventHash(fields) !== hash) {
+          return broken(
+            expected,
+            fields.id,
+            'content does not match its hash (the event was edited)',
+          );
+        }
+        if (committed.hash !== hash) {
+          return broken(
+            expected,
+            fields.id,
+            `event at position ${expected} differs from its commit document`,
+          );
+        }
+        prev = hash;
+        lastId = fields.id;
+        expected += 1;
+        count += 1;
+      }
     }
     if (prev !== head.hash) {
       return broken(head.position, lastId, 'the last commit hash does not match the last event');
     }
-    const beyond = await this.events.findOne({ _id: { $gt: head.position } });
+    const beyond = await this.events.findOne({ _id: positionKey(head.position + 1) });
     if (beyond !== null) {
       return broken(
-        beyond._id,
+        beyond.position,
         beyond.id,
         `event is beyond the last commit (which ends at ${head.position}): appended outside the store`,
       );
@@ -452,8 +517,11 @@ export class MongoEventStore implements EventStore {
       actual.set(write.stream, revision);
     }
     const ids = prepared.flatMap((w) => w.events.map((p) => p.event.id));
-    const known = await this.events.findOne({ id: { $in: ids } }, { projection: { id: 1 } });
-    if (known !== null) return new Rejected(new DuplicateEventIdError(known.id));
+    const known = (await this.lookup(ids, (id) => this.eventIds.findOne({ _id: id }))).find(
+      (doc) => doc !== null,
+    );
+    if (known !== undefined && known !== null)
+      return new Rejected(new DuplicateEventIdError(known._id));
 
     let position = head.position;
     let hash = head.hash;
@@ -473,7 +541,8 @@ export class MongoEventStore implements EventStore {
       revisions.set(write.stream, revision);
     }
     const commit: CommitDocument = {
-      _id: head.position + 1,
+      _id: positionKey(head.position + 1),
+      first: head.position + 1,
       last: position,
       prevHash: head.hash,
       hash,
@@ -499,76 +568,227 @@ export class MongoEventStore implements EventStore {
       if (stored?.hash !== commit.hash) return undefined;
     }
     await this.copy(commit, head.position);
+    this.tail = {
+      position: commit.last,
+      hash: commit.hash,
+      commit: commit.first,
+      commitLast: commit.last,
+    };
     return result;
   }
 
   /**
-   * Finds the log head (the last commit) and finishes copying committed events into the events
-   * collection where a writer (this one or a crashed one) has not: afterwards the events collection
-   * holds exactly positions 1..head.
+   * Finds the log head and finishes copying committed events into the events collection where a
+   * writer (this one or a crashed one) has not: afterwards the events collection holds exactly
+   * positions 1..head. Only primary-key lookups (a MongoDB-wire server such as FerretDB on SQLite
+   * pushes nothing else down): one lookup when nothing new was committed.
    */
   private async settle(): Promise<{ position: number; hash: string }> {
     this.assertOpen();
-    const latest = await this.commits.findOne(
-      {},
-      { sort: { _id: -1 }, projection: { _id: 1, last: 1, hash: 1 } },
-    );
-    if (latest === null) return { position: 0, hash: GENESIS_HASH };
-    let copied = await this.copiedUpTo();
-    while (copied < latest.last) {
-      // Normally the one commit whose writer is still copying, or died before it finished.
-      const commit = await this.commits.findOne({
-        _id: { $lte: copied + 1 },
-        last: { $gt: copied },
+    this.tail ??= await this.findTail();
+    for (;;) {
+      const tail: Tail = this.tail;
+      // When the copy of the tail's commit was cut short, finish that one first.
+      const next = await this.commits.findOne({
+        _id: positionKey(tail.commitLast > tail.position ? tail.commit : tail.position + 1),
       });
-      if (commit === null) {
-        throw new Error(`event log inconsistent: no commit holds position ${copied + 1}`);
+      if (next === null) {
+        if (tail.commitLast > tail.position) {
+          throw new Error(`event log inconsistent: no commit holds position ${tail.position + 1}`);
+        }
+        return { position: tail.position, hash: tail.hash };
       }
-      await this.copy(commit, copied);
-      copied = await this.copiedUpTo();
+      await this.copy(next, tail.position);
+      this.tail = {
+        position: next.last,
+        hash: next.hash,
+        commit: next.first,
+        commitLast: next.last,
+      };
     }
-    return { position: latest.last, hash: latest.hash };
   }
 
   /**
-   * Inserts a commit's events after position `copied`, in order; a duplicate key means a concurrent
-   * copier got there first, which is fine as long as what is stored is this commit's event.
+   * The copied end of the log, for an instance that has not looked yet: the highest stored
+   * position, by exponential then binary search on the primary key (events are stored as a
+   * gapless prefix of the log).
+   */
+  private async findTail(): Promise<Tail> {
+    const at = (p: number): Promise<StoredEvent | null> =>
+      this.events.findOne({ _id: positionKey(p) });
+    let found = await at(1);
+    if (found === null) return { position: 0, hash: GENESIS_HASH, commit: 0, commitLast: 0 };
+    let low = 1;
+    let high = 2;
+    for (;;) {
+      const probe = await at(high);
+      if (probe === null) break;
+      found = probe;
+      low = high;
+      high *= 2;
+    }
+    // low exists, high does not
+    while (high - low > 1) {
+      const mid = Math.floor((low + high) / 2);
+      const probe = await at(mid);
+      if (probe === null) high = mid;
+      else {
+        low = mid;
+        found = probe;
+      }
+    }
+    if (found.position !== low) found = (await at(low))!;
+    return {
+      position: low,
+      hash: found.hash,
+      commit: found.commit ?? low,
+      commitLast: found.commitLast ?? low,
+    };
+  }
+
+  /**
+   * Copies a commit's events after position `copied`: first their event-id and (stream, revision)
+   * keys, then the events in order, so a stored event implies its keys. A duplicate key means a
+   * concurrent copier got there first, which is fine as long as it holds this commit's event.
    */
   private async copy(commit: CommitDocument, copied: number): Promise<void> {
     const missing = commit.events.filter((e) => e._id > copied);
     if (missing.length === 0) return;
+    // Already copied in full by someone else?
+    const lastKey = positionKey(commit.last);
+    if ((await this.events.findOne({ _id: lastKey }, { projection: { _id: 1 } })) !== null) {
+      this.noteRevisions(commit);
+      return;
+    }
+    await this.insertKeys(
+      this.eventIds,
+      missing.map((e) => ({ _id: e.id, position: e._id })),
+    );
+    await this.insertKeys(
+      this.streams,
+      missing.map((e) => ({ _id: streamKey(e.stream, e.revision), position: e._id })),
+    );
+    const stored: StoredEvent[] = missing.map((e) => ({
+      ...e,
+      _id: positionKey(e._id),
+      position: e._id,
+      commit: commit.first,
+      commitLast: commit.last,
+    }));
     try {
-      await this.events.insertMany(missing, { ordered: true });
+      await this.events.insertMany(stored, { ordered: true });
     } catch (error) {
       if (!isDuplicateKeyOnly(error)) throw error;
-      const stored = await this.events
-        .find({ _id: { $gte: commit._id, $lte: commit.last } }, { projection: { hash: 1 } })
-        .toArray();
-      const hashes = new Map(stored.map((e) => [e._id, e.hash]));
-      const mismatch = commit.events.find((e) => hashes.has(e._id) && hashes.get(e._id) !== e.hash);
+      const present = await this.lookup(
+        stored.map((e) => e._id),
+        (key) => this.events.findOne({ _id: key }, { projection: { hash: 1 } }),
+      );
+      const mismatch = stored.find((e, i) => present[i] !== null && present[i]!.hash !== e.hash);
       if (mismatch !== undefined) {
         throw new Error(
-          `event log inconsistent: position ${mismatch._id} holds another event than its commit`,
+          `event log inconsistent: position ${mismatch.position} holds another event than its commit`,
           { cause: error },
         );
       }
-      // A concurrent copier inserted part of it; insert the rest (those it has not yet).
-      const rest = commit.events.filter((e) => !hashes.has(e._id));
-      if (rest.length > 0) await this.copy({ ...commit, events: rest }, copied);
+      // A concurrent copier inserted part of it; insert the rest, in order.
+      const rest = stored.filter((_, i) => present[i] === null);
+      if (rest.length > 0)
+        await this.events.insertMany(rest, { ordered: true }).catch((e: unknown) => {
+          if (!isDuplicateKeyOnly(e)) throw e;
+        });
+    }
+    this.noteRevisions(commit);
+  }
+
+  /** Inserts key documents; one already there must point at the same position. */
+  private async insertKeys(
+    collection: Collection<StreamRevisionDocument> | Collection<EventIdDocument>,
+    keys: { _id: string; position: number }[],
+  ): Promise<void> {
+    try {
+      await (collection as Collection<{ _id: string; position: number }>).insertMany(keys, {
+        ordered: false,
+      });
+    } catch (error) {
+      if (!isDuplicateKeyOnly(error)) throw error;
+      const present = await this.lookup(keys, (k) =>
+        (collection as Collection<{ _id: string; position: number }>).findOne({ _id: k._id }),
+      );
+      const clash = keys.find((k, i) => present[i] !== null && present[i]!.position !== k.position);
+      if (clash !== undefined) {
+        throw new Error(
+          `event log inconsistent: key ${clash._id} of position ${clash.position} is taken by position ${present[keys.indexOf(clash)]!.position}`,
+          { cause: error },
+        );
+      }
     }
   }
 
-  private async copiedUpTo(): Promise<number> {
-    const last = await this.events.findOne({}, { sort: { _id: -1 }, projection: { _id: 1 } });
-    return last?._id ?? 0;
+  private noteRevisions(commit: CommitDocument): void {
+    for (const e of commit.events) {
+      if ((this.revisions.get(e.stream) ?? -1) < e.revision)
+        this.rememberRevision(e.stream, e.revision);
+    }
   }
 
+  private rememberRevision(stream: string, revision: number): void {
+    this.revisions.delete(stream);
+    this.revisions.set(stream, revision);
+    // A bounded cache: the least recently stored streams go first.
+    if (this.revisions.size > MAX_CACHED_STREAMS) {
+      this.revisions.delete(this.revisions.keys().next().value!);
+    }
+  }
+
+  /**
+   * A stream's last revision (-1 when absent), by primary-key probes of its (stream, revision)
+   * keys: forward from the cached revision, or an exponential then binary search for a stream this
+   * instance has not seen. Call after settle(), so every committed event is copied.
+   */
   private async revisionOf(stream: string): Promise<number> {
-    const last = await this.events.findOne(
-      { stream },
-      { sort: { revision: -1 }, projection: { revision: 1 } },
-    );
-    return last?.revision ?? -1;
+    const has = async (r: number): Promise<boolean> =>
+      (await this.streams.findOne({ _id: streamKey(stream, r) }, { projection: { _id: 1 } })) !==
+      null;
+    let revision = this.revisions.get(stream);
+    if (revision === undefined) {
+      if (!(await has(0))) return -1;
+      let low = 0;
+      let step = 1;
+      while (await has(low + step)) {
+        low += step;
+        step *= 2;
+      }
+      let high = low + step;
+      while (high - low > 1) {
+        const mid = Math.floor((low + high) / 2);
+        if (await has(mid)) low = mid;
+        else high = mid;
+      }
+      revision = low;
+    } else {
+      while (await has(revision + 1)) revision += 1;
+    }
+    this.rememberRevision(stream, revision);
+    return revision;
+  }
+
+  /** Events at the given positions, in that order, by primary key; throws when one is missing. */
+  private async eventsAt(positions: readonly number[]): Promise<StoredEvent[]> {
+    const docs = await this.lookup(positions, (p) => this.events.findOne({ _id: positionKey(p) }));
+    return docs.map((doc, i) => {
+      if (doc === null)
+        throw new Error(`event log inconsistent: no event at position ${positions[i]!}`);
+      return doc;
+    });
+  }
+
+  /** Runs `find` for every item, at most LOOKUP_WINDOW at a time; results in input order. */
+  private async lookup<I, R>(items: readonly I[], find: (item: I) => Promise<R>): Promise<R[]> {
+    const out: R[] = [];
+    for (let i = 0; i < items.length; i += LOOKUP_WINDOW) {
+      out.push(...(await Promise.all(items.slice(i, i + LOOKUP_WINDOW).map(find))));
+    }
+    return out;
   }
 
   private retrying<T>(operation: () => Promise<T>): Promise<T> {
