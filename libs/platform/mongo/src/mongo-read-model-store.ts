@@ -48,6 +48,8 @@ interface Change {
   json: string | null;
   /** The document's indexed scalars, by field (absent for a delete). */
   idx?: Record<string, IndexValue>;
+  /** Its indexed scalars before the batch (absent when it did not exist): buckets it leaves. */
+  old?: Record<string, IndexValue>;
 }
 
 /**
@@ -123,6 +125,35 @@ const checkpointSchema = new mongoose.Schema<CheckpointRecord>(
 
 function indexField(field: string): `i_${string}` {
   return `i_${field}`;
+}
+
+/**
+ * An equality index as documents found by primary key: one bucket per (field, JSON type, value)
+ * listing the ids of the documents that hold it. FerretDB's SQLite backend pushes only `{_id}`
+ * lookups down, so `{i_field: value}` would scan the whole collection.
+ */
+interface BucketDoc {
+  _id: string;
+  ids: string[];
+}
+
+function bucketKey(field: string, value: IndexValue): string {
+  return JSON.stringify([field, typeof value, value]);
+}
+
+function bucketCollection(storage: string): string {
+  return `${storage}__idx`;
+}
+
+/** Point lookups in flight at once. */
+const LOOKUP_WINDOW = 64;
+
+async function lookup<I, R>(items: readonly I[], find: (item: I) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += LOOKUP_WINDOW) {
+    out.push(...(await Promise.all(items.slice(i, i + LOOKUP_WINDOW).map(find))));
+  }
+  return out;
 }
 
 function byId<T extends { _id: string }>(a: T, b: T): number {
@@ -244,9 +275,17 @@ export class MongoReadModelStore implements ReadModelStore {
       for (const [collection, docs] of staged) {
         const own = this.catalog.resolveOwn(projection.name, collection);
         const c = this.storageName(own);
-        for (const [id, entry] of docs) {
+        const ids = [...docs.keys()];
+        // The committed index values of the touched documents: the buckets they leave.
+        const before =
+          own.indexes.size === 0
+            ? ids.map(() => undefined)
+            : await this.committedIndexValues(own, ids);
+        for (const [i, id] of ids.entries()) {
+          const entry = docs.get(id)!;
+          const old = before[i];
           if (entry === null) {
-            changes.push({ c, id, json: null });
+            changes.push({ c, id, json: null, ...(old === undefined ? {} : { old }) });
             continue;
           }
           const idx: Record<string, IndexValue> = {};
@@ -254,7 +293,7 @@ export class MongoReadModelStore implements ReadModelStore {
             const value = indexValueOf(entry.doc, field);
             if (value !== undefined) idx[field] = value;
           }
-          changes.push({ c, id, json: entry.json, idx });
+          changes.push({ c, id, json: entry.json, idx, ...(old === undefined ? {} : { old }) });
         }
       }
       try {
@@ -487,6 +526,7 @@ export class MongoReadModelStore implements ReadModelStore {
     for (const [collection, ops] of byCollection) {
       await this.collection(collection).bulkWrite(ops, { ordered: true });
     }
+    await this.redoBuckets(changes);
     await this.checkpoints
       .updateOne(
         { _id: record.name },
@@ -510,13 +550,119 @@ export class MongoReadModelStore implements ReadModelStore {
     });
   }
 
+  /**
+   * Moves each changed document between index buckets: out of the buckets of its old values, into
+   * those of its new ones. Idempotent ($pullAll / $addToSet of final states), so a redo may repeat it.
+   */
+  private async redoBuckets(changes: readonly Change[]): Promise<void> {
+    const pulls = new Map<string, Map<string, string[]>>();
+    const adds = new Map<string, Map<string, string[]>>();
+    const note = (
+      into: Map<string, Map<string, string[]>>,
+      c: string,
+      key: string,
+      id: string,
+    ): void => {
+      let buckets = into.get(c);
+      if (buckets === undefined) {
+        buckets = new Map<string, string[]>();
+        into.set(c, buckets);
+      }
+      let ids = buckets.get(key);
+      if (ids === undefined) buckets.set(key, (ids = []));
+      ids.push(id);
+    };
+    for (const change of changes) {
+      const now = change.json === null ? {} : (change.idx ?? {});
+      const old = change.old ?? {};
+      for (const field of new Set([...Object.keys(old), ...Object.keys(now)])) {
+        const from = old[field] === undefined ? undefined : bucketKey(field, old[field]);
+        const to = now[field] === undefined ? undefined : bucketKey(field, now[field]);
+        if (from === to) continue;
+        if (from !== undefined) note(pulls, change.c, from, change.id);
+        if (to !== undefined) note(adds, change.c, to, change.id);
+      }
+    }
+    for (const [c, buckets] of pulls) {
+      await this.handle.db.collection<BucketDoc>(bucketCollection(c)).bulkWrite(
+        [...buckets].map(([key, ids]) => ({
+          updateOne: { filter: { _id: key }, update: { $pullAll: { ids } } },
+        })),
+        { ordered: true },
+      );
+    }
+    for (const [c, buckets] of adds) {
+      await this.handle.db.collection<BucketDoc>(bucketCollection(c)).bulkWrite(
+        [...buckets].map(([key, ids]) => ({
+          updateOne: {
+            filter: { _id: key },
+            update: { $addToSet: { ids: { $each: ids } } },
+            upsert: true,
+          },
+        })),
+        { ordered: true },
+      );
+    }
+  }
+
+  /** The indexed values (`i_<field>`) each document holds now, undefined for an absent one. */
+  private async committedIndexValues(
+    entry: CatalogEntry,
+    ids: readonly string[],
+  ): Promise<(Record<string, IndexValue> | undefined)[]> {
+    const collection = this.collection(this.storageName(entry));
+    const rows = await this.retrying(() =>
+      lookup(ids, (id) => collection.findOne({ _id: id } as Filter<StoredDoc>)),
+    );
+    return rows.map((row) => {
+      if (row === null) return undefined;
+      const values: Record<string, IndexValue> = {};
+      for (const field of entry.indexes) {
+        const value = row[indexField(field)];
+        if (value !== undefined) values[field] = value;
+      }
+      return values;
+    });
+  }
+
+  /**
+   * Ids of the committed documents whose indexed `field` equals `value`, in code-point order,
+   * with their stored rows: the bucket's members, each checked against its document (a bucket may
+   * lag its documents while a batch is being written).
+   */
+  private async findCommitted(
+    entry: CatalogEntry,
+    field: string,
+    value: IndexValue,
+  ): Promise<StoredDoc[]> {
+    const storage = this.storageName(entry);
+    const bucket = await this.handle.db
+      .collection<BucketDoc>(bucketCollection(storage))
+      .findOne({ _id: bucketKey(field, value) });
+    if (bucket === null || bucket.ids.length === 0) return [];
+    const collection = this.collection(storage);
+    const rows = await lookup(bucket.ids, (id) =>
+      collection.findOne({ _id: id } as Filter<StoredDoc>),
+    );
+    const key = bucketKey(field, value);
+    return rows
+      .filter((row): row is StoredDoc => {
+        const held = row?.[indexField(field)];
+        return held !== undefined && bucketKey(field, held) === key;
+      })
+      .sort(byId);
+  }
+
   private async finishDrop(projection: Projection): Promise<void> {
     for (const spec of projection.collections) {
-      try {
-        await this.handle.db.dropCollection(readModelTableName(projection.name, spec.name));
-      } catch (error) {
-        // NamespaceNotFound (26): already gone.
-        if (!(error instanceof MongoServerError && error.code === 26)) throw error;
+      const storage = readModelTableName(projection.name, spec.name);
+      for (const name of [storage, bucketCollection(storage)]) {
+        try {
+          await this.handle.db.dropCollection(name);
+        } catch (error) {
+          // NamespaceNotFound (26): already gone.
+          if (!(error instanceof MongoServerError && error.code === 26)) throw error;
+        }
       }
     }
     for (const entry of this.catalog.register(projection)) await this.createCollection(entry);
@@ -561,14 +707,8 @@ export class MongoReadModelStore implements ReadModelStore {
         this.catalog.requireIndexed(entry, field);
         const cache = this.caches.get(entry.spec.name);
         if (cache !== undefined) return cache.find(field, value) as T[];
-        const rows = await this.retrying(() =>
-          this.collection(this.storageName(entry))
-            .find({ [indexField(field)]: value } as Filter<StoredDoc>, {
-              projection: { _id: 1, doc: 1 },
-            })
-            .toArray(),
-        );
-        return parseAll<T>(rows);
+        const rows = await this.retrying(() => this.findCommitted(entry, field, value));
+        return rows.map((row) => JSON.parse(row.doc) as T);
       },
       scan: async <T extends Doc = Doc>(collection: string) => {
         const entry = resolve(collection);
@@ -629,12 +769,8 @@ export class MongoReadModelStore implements ReadModelStore {
       findIds: async (collection: string, field: string, value: IndexValue) => {
         const entry = own(collection);
         this.catalog.requireIndexed(entry, field);
-        const rows = await this.retrying(() =>
-          this.collection(this.storageName(entry))
-            .find({ [indexField(field)]: value } as Filter<StoredDoc>, { projection: { _id: 1 } })
-            .toArray(),
-        );
-        const ids = new Set(rows.map((row) => row._id));
+        const committed = await this.retrying(() => this.findCommitted(entry, field, value));
+        const ids = new Set(committed.map((row) => row._id));
         for (const [id, pending] of staged.get(collection) ?? []) {
           if (pending !== null && indexValueOf(pending.doc, field) === value) ids.add(id);
           else ids.delete(id);
