@@ -5,8 +5,11 @@
 // Both servers get the same requests from this process and the same data (the reference is loaded
 // in bulk into its own schema by bench/reference/load_mlflow_runs.py; Ledgerflow from events).
 //   npm run build && node dist/bench/vs-mlflow.js [--runs 100000] [--seconds 15] [--ref-queries 5]
+//   [--keys 100] [--skip-search] (log-batch only). Server CPU seconds during log-batch are recorded
+//   for both (the reference: its whole process group, workers included), so a run on a busy machine
+//   still compares CPU per point.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,6 +17,7 @@ import type { NewEvent } from '@ledgerflow/contracts';
 import { SqliteEventStore, type StreamWrite } from '@ledgerflow/event-store';
 import {
   argument,
+  flag,
   logBatchThroughput,
   mlflowVersion,
   percentile,
@@ -23,6 +27,7 @@ import {
   startLedgerflow,
   startMlflow,
   stop,
+  type LogBatchResult,
   type Server,
 } from './lib/servers.js';
 
@@ -33,6 +38,41 @@ const REF_QUERIES = Number(argument('ref-queries', '5'));
 const KEYS = Number(argument('keys', '100'));
 const LF_QUERIES = Number(argument('queries', '200'));
 const OUT = path.resolve(root, argument('out', 'bench/results/vs-mlflow.json'));
+const SKIP_SEARCH = flag('skip-search');
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** CPU seconds (user + system) used so far by every live process of a process group. */
+function groupCpuSeconds(pgid: number): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // after the command name: state, ppid, pgrp, ... utime (14th field), stime (15th)
+      if (Number(f[2]) === pgid || Number(entry) === pgid) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}
+
+/** log-batch throughput plus the server's CPU seconds and CPU microseconds per point. */
+async function measuredLogBatch(
+  server: Server,
+  options: Parameters<typeof logBatchThroughput>[1],
+): Promise<LogBatchResult & { serverCpuSeconds: number; serverCpuMicrosPerPoint: number }> {
+  const pid = server.process.pid!;
+  const before = groupCpuSeconds(pid);
+  const r = await logBatchThroughput(server, options);
+  const cpu = groupCpuSeconds(pid) - before;
+  return {
+    ...r,
+    serverCpuSeconds: Number(cpu.toFixed(2)),
+    serverCpuMicrosPerPoint: Number(((cpu * 1e6) / Math.max(1, r.points)).toFixed(2)),
+  };
+}
 const CLIENTS = 20;
 const METRICS_PER_REQUEST = 1000;
 const FILTER = "metrics.m1 > 0.5 and params.p1 = 'x'";
@@ -173,11 +213,11 @@ async function main(): Promise<void> {
       metricsPerRequest: METRICS_PER_REQUEST,
       keys: KEYS,
     };
-    const lfIngest = await logBatchThroughput(lf, batchOptions);
+    const lfIngest = await measuredLogBatch(lf, batchOptions);
     await stop(lf);
     mkdirSync(path.join(work, 'ml-ingest'));
     const ml = await startMlflow(path.join(work, 'ml-ingest'), venv);
-    const mlIngest = await logBatchThroughput(ml, batchOptions);
+    const mlIngest = await measuredLogBatch(ml, batchOptions);
     await stop(ml);
     result['logBatch'] = {
       clients: CLIENTS,
@@ -186,58 +226,68 @@ async function main(): Promise<void> {
       ledgerflow: lfIngest,
       mlflow: mlIngest,
       ratio: Number((lfIngest.pointsPerSecond / mlIngest.pointsPerSecond).toFixed(1)),
+      cpuPerPointRatio: Number(
+        (mlIngest.serverCpuMicrosPerPoint / lfIngest.serverCpuMicrosPerPoint).toFixed(1),
+      ),
     };
     console.error('log-batch', JSON.stringify(result['logBatch']));
-
-    // 2. search over RUNS runs
-    const lfDir = path.join(work, 'lf-search');
-    const t0 = performance.now();
-    const lfExperiment = await loadLedgerflowRuns(lfDir);
-    const lfLoadS = (performance.now() - t0) / 1000;
-    const mlDir = path.join(work, 'ml-search');
-    mkdirSync(mlDir);
-    const t1 = performance.now();
-    const mlExperiment = execFileSync(
-      path.join(venv, 'bin/python'),
-      [
-        path.join(root, 'bench/reference/load_mlflow_runs.py'),
-        path.join(mlDir, 'mlflow.db'),
-        path.join(mlDir, 'artifacts'),
-        'search-bench',
-        String(RUNS),
-      ],
-      { encoding: 'utf8', env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' } },
-    )
-      .trim()
-      .split('\n')
-      .pop()!;
-    const mlLoadS = (performance.now() - t1) / 1000;
-    const lf2 = await startLedgerflow(lfDir);
-    await searchLatency(lf2, lfExperiment, 5); // warm-up
-    const lfSearch = await searchLatency(lf2, lfExperiment, LF_QUERIES);
-    await stop(lf2);
-    const ml2 = await startMlflow(mlDir, venv);
-    await searchLatency(ml2, mlExperiment, 1); // warm-up
-    const mlSearch = await searchLatency(ml2, mlExperiment, REF_QUERIES);
-    await stop(ml2);
-    result['search'] = {
-      runs: RUNS,
-      perRun: { params: PARAMS, metrics: METRICS, tags: TAGS },
-      filter: FILTER,
-      orderBy: ORDER_BY,
-      maxResults: 100,
-      loadSeconds: { ledgerflow: Number(lfLoadS.toFixed(1)), mlflow: Number(mlLoadS.toFixed(1)) },
-      ledgerflow: lfSearch,
-      mlflow: mlSearch,
-      ratioP50: Number((mlSearch.p50Ms / lfSearch.p50Ms).toFixed(1)),
-    };
-    console.error('search', JSON.stringify(result['search']));
+    if (!SKIP_SEARCH) await measureSearch(result, venv, work);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
   mkdirSync(path.dirname(OUT), { recursive: true });
   writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
+}
+
+/** 2. search over RUNS runs, on both servers. */
+async function measureSearch(
+  result: Record<string, unknown>,
+  venv: string,
+  work: string,
+): Promise<void> {
+  const lfDir = path.join(work, 'lf-search');
+  const t0 = performance.now();
+  const lfExperiment = await loadLedgerflowRuns(lfDir);
+  const lfLoadS = (performance.now() - t0) / 1000;
+  const mlDir = path.join(work, 'ml-search');
+  mkdirSync(mlDir);
+  const t1 = performance.now();
+  const mlExperiment = execFileSync(
+    path.join(venv, 'bin/python'),
+    [
+      path.join(root, 'bench/reference/load_mlflow_runs.py'),
+      path.join(mlDir, 'mlflow.db'),
+      path.join(mlDir, 'artifacts'),
+      'search-bench',
+      String(RUNS),
+    ],
+    { encoding: 'utf8', env: { ...process.env, MLFLOW_DISABLE_TELEMETRY: 'true' } },
+  )
+    .trim()
+    .split('\n')
+    .pop()!;
+  const mlLoadS = (performance.now() - t1) / 1000;
+  const lf2 = await startLedgerflow(lfDir);
+  await searchLatency(lf2, lfExperiment, 5); // warm-up
+  const lfSearch = await searchLatency(lf2, lfExperiment, LF_QUERIES);
+  await stop(lf2);
+  const ml2 = await startMlflow(mlDir, venv);
+  await searchLatency(ml2, mlExperiment, 1); // warm-up
+  const mlSearch = await searchLatency(ml2, mlExperiment, REF_QUERIES);
+  await stop(ml2);
+  result['search'] = {
+    runs: RUNS,
+    perRun: { params: PARAMS, metrics: METRICS, tags: TAGS },
+    filter: FILTER,
+    orderBy: ORDER_BY,
+    maxResults: 100,
+    loadSeconds: { ledgerflow: Number(lfLoadS.toFixed(1)), mlflow: Number(mlLoadS.toFixed(1)) },
+    ledgerflow: lfSearch,
+    mlflow: mlSearch,
+    ratioP50: Number((mlSearch.p50Ms / lfSearch.p50Ms).toFixed(1)),
+  };
+  console.error('search', JSON.stringify(result['search']));
 }
 
 await main();
