@@ -151,6 +151,8 @@ start() {
       exit 1
     }
   fi
+  # the log exists before the background job opens it: the readiness check below counts its lines
+  touch "$data/kafka.log"
   kafka_java -Dkafka.logs.dir="$data" kafka.Kafka "$data/server.properties" \
     >>"$data/kafka.log" 2>&1 </dev/null &
   local pid=$!
