@@ -405,4 +405,16 @@ describeWithLocalMongo('MongoEventStore on a MongoDB-wire server', () => {
       await admin.db(database).dropDatabase();
     }
   });
+
+  it('refuses a log written with an older storage layout rather than misread it', async () => {
+    const database = newDatabase();
+    try {
+      await admin.db(database).collection<{ _id: number }>('ledger_commits').insertOne({ _id: 1 });
+      await expect(MongoEventStore.open({ uri: server.uri, database })).rejects.toThrow(
+        /written by an older Ledgerflow/,
+      );
+    } finally {
+      await admin.db(database).dropDatabase();
+    }
+  });
 });

@@ -125,6 +125,40 @@ interface Tail {
   readonly commitLast: number;
 }
 
+/** Version of how the log is stored (2: string position keys and key collections). */
+const EVENT_LOG_LAYOUT = 2;
+
+/**
+ * Records the storage layout in `<prefix>_meta` for a new log, and refuses a log written with
+ * another one rather than misread it.
+ */
+async function checkLayout(
+  handle: MongoHandle,
+  prefix: string,
+  commits: Collection<CommitDocument>,
+): Promise<void> {
+  const meta = handle.db.collection<{ _id: string; version: number }>(`${prefix}_meta`);
+  const stored = await meta.findOne({ _id: 'layout' });
+  if (stored === null) {
+    if ((await commits.findOne({}, { projection: { _id: 1 } })) !== null) {
+      throw new Error(
+        `the event log in ${handle.db.databaseName}.${prefix}_commits was written by an older Ledgerflow (no layout record): copy it with \`ledgerflow migrate\` from its source, or start from an empty database`,
+      );
+    }
+    try {
+      await meta.insertOne({ _id: 'layout', version: EVENT_LOG_LAYOUT });
+    } catch (error) {
+      if (!isDuplicateKeyOnly(error)) throw error;
+    }
+    return;
+  }
+  if (stored.version !== EVENT_LOG_LAYOUT) {
+    throw new Error(
+      `the event log in ${handle.db.databaseName} has storage layout ${stored.version}; this version reads layout ${EVENT_LOG_LAYOUT}`,
+    );
+  }
+}
+
 /** Streams whose last revision an instance remembers. */
 const MAX_CACHED_STREAMS = 100_000;
 
@@ -255,6 +289,7 @@ export class MongoEventStore implements EventStore {
         { unique: true, name: 'stream_revision' },
       );
       await events.createIndex({ id: 1 }, { unique: true, name: 'event_id' });
+      await checkLayout(handle, prefix, commits);
       return new MongoEventStore(
         handle,
         commits,

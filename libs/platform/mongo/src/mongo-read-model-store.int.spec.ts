@@ -246,4 +246,33 @@ describeWithLocalMongo('MongoReadModelStore on a MongoDB-wire server', () => {
       await store.close();
     }
   });
+
+  it('rebuilds a read model stored with an older layout (no index buckets) instead of trusting it', async () => {
+    const database = newDatabase();
+    const projection = contractProjection();
+    const events = contractEvents(1, [{ put: 'items', id: 'a', doc: { kind: 'x' } }]);
+    const store = await MongoReadModelStore.open({ uri: server.uri, database });
+    try {
+      await store.setup(projection);
+      await store.applyBatch(projection, events);
+      const db = admin.db(database);
+      await db.dropCollection('rm_contract__items__idx');
+      await db
+        .collection<{ _id: string }>('rm_checkpoints')
+        .updateOne({ _id: 'contract' }, { $unset: { layout: '' } });
+
+      const again = await MongoReadModelStore.open({ uri: server.uri, database });
+      try {
+        await again.setup(projection);
+        expect(await again.checkpoint('contract')).toEqual({ position: 0, version: null });
+        expect(await again.reader.count('items')).toBe(0);
+        expect(await again.applyBatch(projection, events)).toBe(1);
+        expect(await again.reader.find('items', 'kind', 'x')).toEqual([{ kind: 'x' }]);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
 });

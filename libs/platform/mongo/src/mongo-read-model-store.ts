@@ -81,6 +81,8 @@ interface CheckpointRecord {
   seq: number;
   /** Set while a drop is under way; a drop interrupted by a crash is finished before anything else. */
   dropping?: boolean;
+  /** Storage layout the read model was written with (READ_MODEL_LAYOUT); absent before buckets. */
+  layout?: number;
 }
 
 interface Checkpoint {
@@ -93,6 +95,8 @@ interface Checkpoint {
 type Staged = Map<string, Map<string, { readonly json: string; readonly doc: Doc } | null>>;
 
 const CHECKPOINTS = 'rm_checkpoints';
+/** Version of how read models are stored (2: index buckets); another one is dropped and rebuilt. */
+const READ_MODEL_LAYOUT = 2;
 const COMMITS = 'rm_commits';
 /** Changes per commit record, in JSON characters: well below MongoDB's 16 MB document limit. */
 const MAX_PART_CHARS = 8 * 1024 * 1024;
@@ -112,6 +116,7 @@ const checkpointSchema = new mongoose.Schema<CheckpointRecord>(
     version: { type: Number, required: true },
     seq: { type: Number, required: true, min: 0 },
     dropping: { type: Boolean },
+    layout: { type: Number },
   },
   {
     collection: CHECKPOINTS,
@@ -399,7 +404,8 @@ export class MongoReadModelStore implements ReadModelStore {
   /** The stored checkpoint after finishing an interrupted drop and redoing committed batches. */
   private async recover(projection: Projection): Promise<Checkpoint> {
     let stored = await this.checkpoints.findById(projection.name).lean().exec();
-    if (stored?.dropping === true) {
+    // A read model written with another storage layout (no index buckets) is rebuilt from the log.
+    if (stored?.dropping === true || (stored !== null && stored.layout !== READ_MODEL_LAYOUT)) {
       await this.finishDrop(projection);
       stored = null;
     }
@@ -530,7 +536,14 @@ export class MongoReadModelStore implements ReadModelStore {
     await this.checkpoints
       .updateOne(
         { _id: record.name },
-        { $set: { position: record.position!, version: record.version!, seq: record.seq } },
+        {
+          $set: {
+            position: record.position!,
+            version: record.version!,
+            seq: record.seq,
+            layout: READ_MODEL_LAYOUT,
+          },
+        },
         { upsert: true },
       )
       .exec();
