@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Duplex } from 'node:stream';
 
 /** An authenticated caller. */
 export interface Principal {
@@ -89,6 +90,44 @@ function unauthenticated(reply: FastifyReply): FastifyReply {
     .header('www-authenticate', 'Basic realm="mlflow"')
     .header('content-type', 'text/plain; charset=utf-8')
     .send(UNAUTHENTICATED_TEXT);
+}
+
+/**
+ * Fastify's clientErrorHandler: what a request gets when Node's HTTP parser refuses it before any
+ * hook runs. Headers over Node's limit (16 KiB) are a 431 normally; with auth on they are a 401 like
+ * every other unreadable credential, so an oversized Authorization header is refused the same way
+ * as a 10 KiB one. Everything else answers as Fastify's default (400, 408 for a timeout).
+ */
+export function clientErrorHandler(
+  authOn: () => boolean,
+): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    let head: string;
+    let body: string;
+    let type = 'application/json';
+    if (err.code === 'HPE_HEADER_OVERFLOW' && authOn()) {
+      head = '401 Unauthorized\r\nWWW-Authenticate: Basic realm="mlflow"';
+      body = `${UNAUTHENTICATED_TEXT} (Request headers are too large; credentials were not read.)`;
+      type = 'text/plain; charset=utf-8';
+    } else {
+      const [code, label] =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout']
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? [431, 'Request Header Fields Too Large']
+            : [400, 'Bad Request'];
+      head = `${code} ${label}`;
+      body = JSON.stringify({ error: label, message: label, statusCode: code });
+    }
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${head}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `Content-Type: ${type}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  };
 }
 
 function denied(reply: FastifyReply): FastifyReply {

@@ -4,6 +4,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { LogLevel } from '@nestjs/common';
 import type { FastifyInstance } from 'fastify';
 import {
+  clientErrorHandler,
   installAccessControl,
   installMlflowWireRules,
   recordRoutes,
@@ -34,6 +35,7 @@ export async function createHttpApp(
   const adapter = new FastifyAdapter({
     bodyLimit: MAX_JSON_BODY_BYTES,
     routerOptions: { maxParamLength: 4096 },
+    clientErrorHandler: clientErrorHandler(() => accessControl()?.enabled === true),
   });
   beforeRoutes?.(adapter.getInstance());
   recordRoutes(adapter.getInstance());
