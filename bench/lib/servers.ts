@@ -212,6 +212,8 @@ export interface LogBatchOptions {
   readonly metricsPerRequest?: number;
   /** Distinct metric keys per request (default 100): 1000 metrics are then 10 steps of 100 keys. */
   readonly keys?: number;
+  /** Existing runs to log to, one per client (default: a new experiment and runs are created). */
+  readonly runIds?: readonly string[];
 }
 
 export interface LogBatchResult {
@@ -232,8 +234,13 @@ export async function logBatchThroughput(
   const clients = options.clients ?? 20;
   const perRequest = options.metricsPerRequest ?? 1000;
   const keys = options.keys ?? 100;
-  const experimentId = await createExperiment(server.url, `log-batch-${Date.now()}`);
-  const runs = await createRuns(server.url, experimentId, clients);
+  const runs =
+    options.runIds?.slice(0, clients) ??
+    (await createRuns(
+      server.url,
+      await createExperiment(server.url, `log-batch-${Date.now()}`),
+      clients,
+    ));
   let points = 0;
   let errors = 0;
   let firstError: string | undefined;

@@ -107,7 +107,9 @@ export class TrackingCommands {
           metadata,
         );
       } catch (e) {
-        if (this.maxExperimentId === Number(id)) this.maxExperimentId -= 1;
+        // the append may have committed before the failure (e.g. a timeout waiting for the
+        // projection): scan the log again next time instead of handing out this id again
+        this.maxExperimentId = null;
         throw e;
       }
       return id;
