@@ -275,7 +275,17 @@ interface ModeResult {
 }
 
 /** Runs the three measurements; one that fails is recorded with its error, the others still run. */
+/** Written after every phase (with `complete: false`), so a run stopped early keeps its figures. */
+const partial: Record<string, Record<string, unknown>> = {};
+
+function savePartial(): void {
+  mkdirSync(path.dirname(OUT), { recursive: true });
+  writeFileSync(OUT, `${JSON.stringify({ complete: false, ...partial }, null, 2)}\n`);
+}
+
 async function measure(server: Server): Promise<ModeResult> {
+  const phases: Record<string, unknown> = { url: server.url };
+  partial[server.name] = phases;
   const t0 = performance.now();
   setupRetries = 0;
   lastSetupError = undefined;
@@ -283,6 +293,8 @@ async function measure(server: Server): Promise<ModeResult> {
     const s = performance.now();
     try {
       const r = await f();
+      phases[label] = r;
+      savePartial();
       console.error(
         `${server.name} ${label} (${((performance.now() - s) / 1000).toFixed(0)} s)`,
         JSON.stringify(r),
@@ -290,18 +302,21 @@ async function measure(server: Server): Promise<ModeResult> {
       return r;
     } catch (e) {
       console.error(`${server.name} ${label} failed:`, (e as Error).message);
+      phases[label] = { error: (e as Error).message };
+      savePartial();
       return { error: (e as Error).message };
     }
   };
   // the lightest load first: metric batches leave the distributed read models a backlog to
-  // project, which would otherwise be in the figures of whatever is measured after them
+  // project, which is then in the figures of whatever is measured after them (REST log-batch
+  // waits for its projection; gRPC acks do not)
   const latency = await attempt('latency', () => appendToVisible(server.url));
+  const grpc = await attempt('grpc', () => grpcIngest(server.url, server.grpcAddress!));
   const rest = await attempt('rest', () =>
     runsFor(server.url, 'log-batch', CLIENTS).then((runIds) =>
       logBatchThroughput(server, { seconds: SECONDS, clients: CLIENTS, runIds }),
     ),
   );
-  const grpc = await attempt('grpc', () => grpcIngest(server.url, server.grpcAddress!));
   return {
     url: server.url,
     grpcIngest: grpc,
@@ -373,7 +388,7 @@ async function main(): Promise<void> {
       distributed:
         'infra/local/cluster.sh: FerretDB v1.24 (SQLite handler) as MongoDB, Kafka 3.9 KRaft, SeaweedFS S3, four service processes, nginx; fresh run dir',
       order:
-        'embedded measured first and stopped, then the cluster started and measured; in each mode latency, then REST, then gRPC',
+        'embedded measured first and stopped, then the cluster started and measured; in each mode latency, then gRPC, then REST',
       seconds: SECONDS,
       grpcGenerator: {
         ...GENERATOR,
@@ -392,6 +407,7 @@ async function main(): Promise<void> {
       latencySamples: LATENCY_SAMPLES,
     },
   };
+  partial['run'] = { ...result };
   try {
     mkdirSync(path.join(work, 'embedded'));
     const embedded = await startLedgerflow(path.join(work, 'embedded'));
@@ -454,7 +470,7 @@ async function main(): Promise<void> {
     rmSync(work, { recursive: true, force: true });
   }
   mkdirSync(path.dirname(OUT), { recursive: true });
-  writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(OUT, `${JSON.stringify({ complete: true, ...result }, null, 2)}\n`);
   console.log(JSON.stringify(result, null, 2));
 }
 
