@@ -12,7 +12,7 @@ const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const KILLS = 12;
 const RUNS = 4;
 const KEYS = ['loss', 'lr'];
-const STEPS = 25_000;
+const MAX_STEPS = 200_000;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -102,31 +102,39 @@ describe('gRPC ingest survives kill -9 of the server', () => {
       runIds.push(created.run.info.run_id);
     }
 
+    // The writer streams at a steady pace for as long as the kills go on (plus a tail), so every
+    // kill lands mid-stream; `steps` is how many steps each series got.
     let writing = true;
+    let kills = 0;
+    let steps = 0;
     const writer = (async () => {
-      for (let step = 0; step < STEPS; step++) {
-        for (let r = 0; r < RUNS; r++)
-          for (let k = 0; k < KEYS.length; k++)
-            client.logMetric(
-              runIds[r]!,
-              KEYS[k]!,
-              r * 1e6 + k * 1e5 + step,
-              step,
-              1_700_000_000_000 + step,
-            );
-        if (step % 250 === 0) {
-          await client.metrics.ready();
-          await sleep(2); // spread the stream over the kills
-        }
+      let tail = 0;
+      while (tail < 500 && steps < MAX_STEPS) {
+        for (let i = 0; i < 50; i++, steps++)
+          for (let r = 0; r < RUNS; r++)
+            for (let k = 0; k < KEYS.length; k++)
+              client.logMetric(
+                runIds[r]!,
+                KEYS[k]!,
+                r * 1e6 + k * 1e5 + steps,
+                steps,
+                1_700_000_000_000 + steps,
+              );
+        if (kills >= KILLS) tail += 50;
+        await client.metrics.ready();
+        await sleep(10);
       }
       writing = false;
     })();
 
-    let kills = 0;
     let seed = 7;
     const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    let midStream = 0;
     while (kills < KILLS) {
       await sleep(150 + Math.floor(rand() * 400));
+      // kill while batches are in flight: wait (bounded) until the writer has unacknowledged points
+      for (let i = 0; i < 200 && client.metrics.pendingPoints === 0; i++) await sleep(5);
+      if (client.metrics.pendingPoints > 0) midStream += 1;
       await kill();
       kills += 1;
       await sleep(Math.floor(rand() * 200));
@@ -137,8 +145,15 @@ describe('gRPC ingest survives kill -9 of the server', () => {
     await client.metrics.flush();
     const stats = { ...client.metrics.stats };
     await client.close();
+    // every kill found points in flight; the writer reconnected after most of them (a kill can
+    // land just after the last in-flight ack, which needs no reconnect)
+    console.log(
+      `crash test: ${kills} kills, ${midStream} mid-stream, ${steps} steps, reconnects ${stats.reconnects}, resent ${stats.resent}`,
+    );
+    expect(midStream).toBe(KILLS);
+    expect(steps).toBeLessThan(MAX_STEPS);
     expect(stats.reconnects).toBeGreaterThanOrEqual(KILLS / 2);
-    expect(stats.ackedPoints).toBe(RUNS * KEYS.length * STEPS);
+    expect(stats.ackedPoints).toBe(RUNS * KEYS.length * steps);
 
     // every point is there exactly once
     for (const runId of runIds) {
@@ -150,15 +165,15 @@ describe('gRPC ingest survives kill -9 of the server', () => {
         let history: Awaited<ReturnType<typeof rest.metricHistory>> = [];
         for (let attempt = 0; attempt < 100; attempt++) {
           history = await rest.metricHistory(runId, key);
-          if (history.length >= STEPS) break;
+          if (history.length >= steps) break;
           await sleep(100); // the read model catches up from the log after a restart
         }
-        const steps = new Set(history.map((p) => p.step));
-        expect({ runId, key, points: history.length, distinctSteps: steps.size }).toEqual({
+        const distinct = new Set(history.map((p) => p.step));
+        expect({ runId, key, points: history.length, distinctSteps: distinct.size }).toEqual({
           runId,
           key,
-          points: STEPS,
-          distinctSteps: STEPS,
+          points: steps,
+          distinctSteps: steps,
         });
       }
     }
