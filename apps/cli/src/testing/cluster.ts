@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { MongoEventStore, MongoReadModelStore } from '@ledgerflow/platform-mongo';
@@ -31,10 +31,15 @@ export interface TestCluster {
  * Starts a cluster with ports offset by `offset` from cluster.sh's test defaults, so several
  * clusters (a developer's, test:distributed's python step, this spec) can coexist.
  */
-export async function startTestCluster(offset: number): Promise<TestCluster> {
+export async function startTestCluster(
+  offset: number,
+  /** Extra environment of every process of the cluster (e.g. `LEDGERFLOW_OTLP_ENDPOINT`). */
+  extraEnv: Readonly<Record<string, string>> = {},
+): Promise<TestCluster> {
   const runDir = mkdtempSync(path.join(root, 'tmp', 'cluster-spec-'));
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
+    ...extraEnv,
     LEDGERFLOW_CLUSTER_DIR: runDir,
     LEDGERFLOW_CLUSTER_PORT: String(5300 + offset * 10),
     LEDGERFLOW_CLUSTER_SERVICE_PORT_BASE: String(5300 + offset * 10),
@@ -85,6 +90,14 @@ export async function startTestCluster(offset: number): Promise<TestCluster> {
       if (keepLogs) {
         const kept = `${runDir}-logs`;
         cpSync(path.join(runDir, 'logs'), kept, { recursive: true });
+        // the engines' own logs too (a reconnect problem shows on both sides)
+        for (const [from, to] of [
+          ['mongo/server.log', 'mongo-server.log'],
+          ['kafka/kafka.log', 'kafka.log'],
+        ] as const) {
+          if (existsSync(path.join(runDir, from)))
+            cpSync(path.join(runDir, from), path.join(kept, to));
+        }
         console.error(`cluster logs kept in ${kept}`);
       }
       rmSync(runDir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Clock } from '@ledgerflow/contracts';
 import { ConfigError, loadConfig, type LedgerflowConfig } from '@ledgerflow/config';
 import type { EventStore } from '@ledgerflow/event-store';
+import { BusProjectionRunner, eventsTopic } from '@ledgerflow/kafka';
 import {
   ACCESS_CONTROL,
   registeredRoutes,
@@ -43,7 +44,7 @@ import { openDistributedPlatform, type DistributedPlatform } from './distributed
 import { openEmbeddedPlatform } from './embedded-platform.js';
 import { createHttpApp } from './http-app.js';
 import { PlatformModule, type PlatformPorts } from './platform.module.js';
-import type { ReadinessProbe } from './readiness.js';
+import type { ReadinessCheck, ReadinessProbe } from './readiness.js';
 import { LEDGERFLOW_VERSION } from './version.js';
 
 export interface RunningServer {
@@ -71,6 +72,19 @@ export interface ServiceSpec {
   readonly serves?: readonly LookupPort[];
   /** Lookups its modules ask of other services (gRPC clients in distributed mode). */
   readonly asks?: readonly LookupPort[];
+  /**
+   * Read models this service builds from another service's events (distributed mode: consumed
+   * from that context's Kafka topic, exactly once and in that log's order). Embedded mode, with one
+   * shared log, lists the same projections among its own.
+   */
+  readonly consumes?: readonly ConsumedEvents[];
+}
+
+/** Another bounded context's events, and the read models built from them. */
+export interface ConsumedEvents {
+  /** The producing context (`registry`): its topic `ledgerflow.<context>.events.v1`. */
+  readonly context: string;
+  readonly projections: readonly Projection[];
 }
 
 /** Makes the remote lookups visible to every module of the process. */
@@ -280,13 +294,17 @@ async function startDistributedService(
     clock,
   );
   const { clients, providers: remote } = remoteLookups(spec, distributed);
+  const consumers = consumedReadModels(spec, platform, log);
   let app: NestFastifyApplication | undefined;
   let access: AccessControl | undefined;
   let grpcServer: RunningGrpcServer | undefined;
   try {
     await platform.projections.start();
     app = await createHttpApp(
-      RootModule.of(spec, platform, config, remote, () => platform.readiness()),
+      RootModule.of(spec, platform, config, remote, async () => [
+        ...(await platform.readiness()),
+        ...consumers.readiness(),
+      ]),
       config.logLevel,
       () => access,
       (instance) => installHttpTelemetry(instance, { metrics: platform.metrics }),
@@ -309,10 +327,12 @@ async function startDistributedService(
       );
     }
     platform.startOutbox();
+    consumers.start();
   } catch (e) {
     await grpcServer?.close();
     await app?.close();
     for (const c of clients) c.close();
+    await consumers.stop();
     await platform.close();
     throw e;
   }
@@ -329,7 +349,82 @@ async function startDistributedService(
       await grpcServer?.close();
       await running.close();
       for (const c of clients) c.close();
+      await consumers.stop();
       await platform.close();
+    },
+  };
+}
+
+/**
+ * The read models a distributed service builds from other services' Kafka topics (ServiceSpec
+ * `consumes`): one BusProjectionRunner per projection, on this service's read-model store, started
+ * in the background (retrying while Kafka is unreachable; the producing topic is created when
+ * absent). Each is a readiness check: not ready until subscribed, or after it failed.
+ */
+function consumedReadModels(
+  spec: ServiceSpec,
+  platform: DistributedPlatform,
+  log: (m: string) => void,
+): { start(): void; stop(): Promise<void>; readiness(): ReadinessCheck[] } {
+  const runners = (spec.consumes ?? []).flatMap((c) =>
+    c.projections.map(
+      (projection) =>
+        new BusProjectionRunner({
+          bus: platform.bus,
+          topics: [eventsTopic(c.context)],
+          readModels: platform.readModels,
+          projection,
+          groupId: `ledgerflow.${spec.name ?? 'ledgerflow'}.${projection.name}`,
+          metrics: platform.metrics,
+          onError: (e) =>
+            log(`consumer ${projection.name}: ${e instanceof Error ? e.message : String(e)}`),
+        }),
+    ),
+  );
+  const subscribed = new Set<BusProjectionRunner>();
+  let stopped = false;
+  let starting: Promise<void> | undefined;
+  return {
+    start() {
+      if (runners.length === 0) return;
+      starting ??= (async () => {
+        for (const runner of runners) {
+          const topics = [...new Set((spec.consumes ?? []).map((c) => eventsTopic(c.context)))];
+          for (let attempt = 1; !stopped; attempt++) {
+            try {
+              await platform.bus.ensureTopics(topics.map((name) => ({ name })));
+              await runner.start();
+              subscribed.add(runner);
+              log(`consuming ${topics.join(', ')} into read model ${runner.name}`);
+              break;
+            } catch (e) {
+              log(
+                `consumer ${runner.name}: Kafka not reachable yet (attempt ${attempt}): ${e instanceof Error ? e.message : String(e)}`,
+              );
+              await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+            }
+          }
+        }
+      })();
+    },
+    async stop() {
+      stopped = true;
+      await starting;
+      await Promise.all(runners.map((r) => r.stop()));
+    },
+    readiness() {
+      return runners.map((runner) => {
+        const s = runner.status();
+        return {
+          name: `consumer:${runner.name}`,
+          ok: subscribed.has(runner) && !s.failed,
+          detail: !subscribed.has(runner)
+            ? 'not subscribed yet (Kafka unreachable?)'
+            : s.failed
+              ? 'failed applying a batch (the consumer retries it)'
+              : `applied up to position ${s.position} of ${runner.groupId}, ${s.buffered} held back`,
+        };
+      });
     },
   };
 }

@@ -1,1 +1,2 @@
 export * from './deployment.module.js';
+export * from './deployment-targets.projection.js';

@@ -2,7 +2,7 @@ import type { LedgerflowConfig } from '@ledgerflow/config';
 import type { Projection } from '@ledgerflow/projections';
 import { startService, type RunningServer, type ServiceSpec } from '@ledgerflow/runtime';
 import { ArtifactsModule } from '@ledgerflow/service-artifacts';
-import { DeploymentModule } from '@ledgerflow/service-deployment';
+import { DeploymentModule, deploymentTargetsProjection } from '@ledgerflow/service-deployment';
 import { IdentityModule, identityProjection } from '@ledgerflow/service-identity';
 import {
   AuditModule,
@@ -27,6 +27,7 @@ export const ALL_PROJECTIONS: readonly Projection[] = [
   governanceProjection,
   auditProjection,
   identityProjection,
+  deploymentTargetsProjection,
 ];
 
 /** Embedded mode: every service's module in one process, on one HTTP port. */

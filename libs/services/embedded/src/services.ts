@@ -1,6 +1,6 @@
 import type { ServiceSpec } from '@ledgerflow/runtime';
 import { ArtifactsModule } from '@ledgerflow/service-artifacts';
-import { DeploymentModule } from '@ledgerflow/service-deployment';
+import { DeploymentModule, deploymentTargetsProjection } from '@ledgerflow/service-deployment';
 import { IdentityModule, identityProjection } from '@ledgerflow/service-identity';
 import {
   AuditModule,
@@ -54,6 +54,8 @@ export const SERVICES = {
     projections: [],
     serves: [],
     asks: [],
+    // stage and alias changes, from registry-governance's topic
+    consumes: [{ context: 'registry', projections: [deploymentTargetsProjection] }],
   },
 } as const satisfies Record<string, ServiceSpec>;
 
