@@ -7,6 +7,12 @@ export interface LedgerflowConfig {
   readonly dataDir: string;
   /** SQLite `synchronous` for the event log: `full` survives power loss, `normal` only process crashes. */
   readonly sqliteSynchronous: 'full' | 'normal';
+  /**
+   * Embedded mode: apply the metric history read model on a worker thread, in its own database
+   * file (`LEDGERFLOW_PROJECTION_WORKER`, default true). False applies it on the main thread, into
+   * the same file. Unset counts as true.
+   */
+  readonly projectionWorker?: boolean;
   /** Root for new experiments' artifact locations (MLflow's proxied default). */
   readonly defaultArtifactRoot: string;
   /** Truncate over-long param and tag values instead of rejecting them (MLflow's default). */
@@ -164,6 +170,10 @@ export function loadConfig(
       env['LEDGERFLOW_SQLITE_SYNCHRONOUS'] ?? 'full',
       ['full', 'normal'] as const,
     ),
+    projectionWorker: parseBool(
+      'LEDGERFLOW_PROJECTION_WORKER',
+      env['LEDGERFLOW_PROJECTION_WORKER'] ?? 'true',
+    ),
     defaultArtifactRoot: env['LEDGERFLOW_DEFAULT_ARTIFACT_ROOT'] ?? 'mlflow-artifacts:',
     truncateLongValues: parseBool(
       'LEDGERFLOW_TRUNCATE_LONG_VALUES',
@@ -226,11 +236,14 @@ export function loadConfig(
 export function dataFiles(dataDir: string): {
   events: string;
   readModels: string;
+  /** Read models applied off the main thread (the metric history): one writer per SQLite file. */
+  workerReadModels: string;
   artifacts: string;
 } {
   return {
     events: path.join(dataDir, 'events.db'),
     readModels: path.join(dataDir, 'read-models.db'),
+    workerReadModels: path.join(dataDir, 'metric-read-models.db'),
     artifacts: path.join(dataDir, 'artifacts'),
   };
 }

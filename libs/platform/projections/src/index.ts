@@ -29,6 +29,7 @@ export {
   SqliteReadModelStore,
   type SqliteReadModelStoreOptions,
 } from './sqlite-read-model-store.js';
+export { SplitReadModelStore } from './split-read-model-store.js';
 // For adapters outside this library (MongoDB): ownership of collection names, cached collections.
 export {
   CollectionCatalog,

@@ -52,6 +52,19 @@ export interface Projection {
   readonly version: number;
   readonly collections: readonly CollectionSpec[];
   apply(event: RecordedEvent, writer: ReadModelWriter): Promise<void> | void;
+  /**
+   * Where a worker thread can import this very projection from, so that an embedded store may
+   * apply it off the main thread (its read model then lives in a database file of its own). Only
+   * for projections with no `cached` collection; omitted, the projection runs on the main thread.
+   */
+  readonly offThread?: OffThreadSource;
+}
+
+/** A module a worker thread imports a projection from: `import(url)[exportName]`. */
+export interface OffThreadSource {
+  /** The defining module's `import.meta.url` (a `.ts` URL under test runners: not runnable there). */
+  readonly url: string;
+  readonly exportName: string;
 }
 
 /** Where read models and their checkpoints live: SQLite tables (embedded) or MongoDB collections. */

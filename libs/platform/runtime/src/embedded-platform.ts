@@ -7,13 +7,24 @@ import {
   systemClock,
   type EventStore,
 } from '@ledgerflow/event-store';
-import { ProjectionRunner, SqliteReadModelStore, type Projection } from '@ledgerflow/projections';
+import {
+  ProjectionRunner,
+  SplitReadModelStore,
+  SqliteReadModelStore,
+  type Projection,
+  type ReadModelStore,
+} from '@ledgerflow/projections';
+import { WorkerReadModelStore } from './worker-read-model-store.js';
 
 /** The embedded adapters, opened on one data directory. */
 export interface EmbeddedPlatform {
   /** The event log every component uses (the SQLite store, or a wrapper of it given by the caller). */
   readonly eventStore: EventStore;
-  readonly readModels: SqliteReadModelStore;
+  /**
+   * Read models: `read-models.db`, plus the projections that declare `offThread` (the metric
+   * history) in a file of their own, applied on a worker thread (see WorkerReadModelStore).
+   */
+  readonly readModels: ReadModelStore;
   readonly projections: ProjectionRunner;
   readonly aggregates: AggregateStore;
   /** The clock every event's occurredAt comes from (the wall clock unless a test injects one). */
@@ -26,7 +37,7 @@ export interface EmbeddedPlatform {
  * but not started: the server starts it (catch-up), the rebuild command drives it itself.
  */
 export function openEmbeddedPlatform(
-  config: Pick<LedgerflowConfig, 'dataDir' | 'sqliteSynchronous'>,
+  config: Pick<LedgerflowConfig, 'dataDir' | 'sqliteSynchronous' | 'projectionWorker'>,
   projections: readonly Projection[],
   log: (message: string) => void = () => undefined,
   /** Lets tests put a wrapper (e.g. a deliberately slow store) between the services and the log. */
@@ -42,7 +53,30 @@ export function openEmbeddedPlatform(
       synchronous: config.sqliteSynchronous,
     }),
   );
-  const readModels = new SqliteReadModelStore({ path: files.readModels });
+  const main = new SqliteReadModelStore({ path: files.readModels });
+  const offThread = projections.filter((p) => p.offThread !== undefined);
+  let readModels: ReadModelStore = main;
+  if (offThread.length > 0) {
+    try {
+      const side = new WorkerReadModelStore({
+        path: files.workerReadModels,
+        eventsPath: files.events,
+        projections: offThread,
+        inline: config.projectionWorker === false,
+      });
+      readModels = new SplitReadModelStore(main, side, offThread);
+      const names = offThread.map((p) => p.name).join(', ');
+      log(
+        side.threaded
+          ? `read models applied on a worker thread: ${names}`
+          : `read models applied on the main thread (own file): ${names}`,
+      );
+    } catch (error) {
+      void main.close();
+      void eventStore.close();
+      throw error;
+    }
+  }
   const runner = new ProjectionRunner({ eventStore, readModels, projections, logger: log });
   const aggregates = new AggregateStore(eventStore, clock);
   return {

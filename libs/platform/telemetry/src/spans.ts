@@ -74,6 +74,8 @@ export function tracedProjection(projection: Projection): Projection {
     name: projection.name,
     version: projection.version,
     collections: projection.collections,
+    // a worker thread applies the projection itself, untraced: where it runs must not depend on tracing
+    ...(projection.offThread === undefined ? {} : { offThread: projection.offThread }),
     apply(event, writer) {
       const parent = contextFromTraceId(event.metadata.traceId, `event:${event.id}`);
       if (parent === null) return projection.apply(event, writer);

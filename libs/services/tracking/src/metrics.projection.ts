@@ -93,5 +93,11 @@ async function appendSeries(
   }
 }
 
-/** The metrics read model with the default chunk size. */
-export const metricsProjection: Projection = createMetricsProjection();
+/**
+ * The metrics read model with the default chunk size. Embedded mode applies it on a worker thread
+ * (it imports this export from this module), in a database file of its own.
+ */
+export const metricsProjection: Projection = {
+  ...createMetricsProjection(),
+  offThread: { url: import.meta.url, exportName: 'metricsProjection' },
+};
