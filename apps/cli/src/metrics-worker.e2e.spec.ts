@@ -74,7 +74,7 @@ describe('metric history on a worker thread (compiled server)', () => {
     await exited;
   }
 
-  async function call(method: string, route: string, body?: unknown): Promise<any> {
+  async function call<T>(method: string, route: string, body?: unknown): Promise<T> {
     const res = await fetch(`${url}/api/2.0/mlflow/${route}`, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -82,13 +82,17 @@ describe('metric history on a worker thread (compiled server)', () => {
     });
     const text = await res.text();
     if (!res.ok) throw new Error(`${route}: ${res.status} ${text}`);
-    return JSON.parse(text);
+    return JSON.parse(text) as T;
   }
 
   const history = async (runId: string, key: string): Promise<number[]> =>
     (
-      ((await call('GET', `metrics/get-history?run_id=${runId}&metric_key=${key}`)).metrics ??
-        []) as { step: number }[]
+      (
+        await call<{ metrics?: { step: number }[] }>(
+          'GET',
+          `metrics/get-history?run_id=${runId}&metric_key=${key}`,
+        )
+      ).metrics ?? []
     ).map((m) => m.step);
 
   /** 1000 metrics over 10 keys (100 steps each), steps from `from`. */
@@ -120,13 +124,17 @@ describe('metric history on a worker thread (compiled server)', () => {
 
   it('reads its writes, survives kill -9, and rebuilds to the same read model', async () => {
     expect(serverLog).toContain('read models applied on a worker thread: metrics');
-    const experimentId = (await call('POST', 'experiments/create', { name: 'worker' }))
-      .experiment_id as string;
+    const experimentId = (
+      await call<{ experiment_id: string }>('POST', 'experiments/create', { name: 'worker' })
+    ).experiment_id;
     const runs: string[] = [];
     for (let r = 0; r < 3; r++) {
       runs.push(
-        (await call('POST', 'runs/create', { experiment_id: experimentId })).run.info
-          .run_id as string,
+        (
+          await call<{ run: { info: { run_id: string } } }>('POST', 'runs/create', {
+            experiment_id: experimentId,
+          })
+        ).run.info.run_id,
       );
     }
     // concurrent writers, each reading its history right after every acknowledged batch
