@@ -6,3 +6,4 @@ export * from './events/hash-chain.js';
 export * as ingestV1 from './generated/ledgerflow/tracking/v1/ingest.js';
 export * as trackingLookupV1 from './generated/ledgerflow/tracking/v1/lookup.js';
 export * as registryLookupV1 from './generated/ledgerflow/registry/v1/lookup.js';
+export * as identityAccessV1 from './generated/ledgerflow/identity/v1/access.js';

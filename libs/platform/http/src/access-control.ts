@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Duplex } from 'node:stream';
+import { MlflowError } from '@ledgerflow/contracts';
 
 /** An authenticated caller. */
 export interface Principal {
@@ -39,7 +40,12 @@ export interface RouteCall {
 
 export type AuthResult =
   | { readonly ok: true; readonly principal: Principal }
-  | { readonly ok: false; readonly status: 401 | 429; readonly retryAfterSeconds?: number };
+  | {
+      readonly ok: false;
+      /** 401 bad credentials, 429 locked out, 503 the identity service cannot be reached. */
+      readonly status: 401 | 429 | 503;
+      readonly retryAfterSeconds?: number;
+    };
 
 /**
  * The enforcement port: authentication of every request and authorization of every route by one
@@ -130,6 +136,35 @@ export function clientErrorHandler(
   };
 }
 
+/** Seconds a client waits when the identity service cannot be reached (Retry-After). */
+const IDENTITY_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The identity service cannot be reached (distributed mode): fail closed with 503 and Retry-After,
+ * MLflow-shaped, which the MLflow client retries after the given delay.
+ */
+function identityUnavailable(reply: FastifyReply, retryAfterSeconds: number): FastifyReply {
+  return reply
+    .code(503)
+    .header('retry-after', String(retryAfterSeconds))
+    .header('content-type', 'application/json')
+    .send(
+      JSON.stringify({
+        error_code: 'TEMPORARILY_UNAVAILABLE',
+        message:
+          'Access cannot be checked right now (the identity service is unreachable); retry later.',
+      }),
+    );
+}
+
+/** An access check that failed because identity could not answer (not a refusal). */
+function unavailableError(e: unknown): boolean {
+  return (
+    e instanceof MlflowError &&
+    (e.code === 'TEMPORARILY_UNAVAILABLE' || e.code === 'INTERNAL_ERROR')
+  );
+}
+
 function denied(reply: FastifyReply): FastifyReply {
   return reply
     .code(403)
@@ -180,6 +215,8 @@ export function installAccessControl(
       return unauthenticated(reply);
     const result = await access.authenticate(header, request.ip);
     if (!result.ok) {
+      if (result.status === 503)
+        return identityUnavailable(reply, result.retryAfterSeconds ?? IDENTITY_RETRY_AFTER_SECONDS);
       if (result.status === 429) {
         return reply
           .code(429)
@@ -205,7 +242,15 @@ export function installAccessControl(
       request.log.error(`no permission rule for ${call.method} ${route}: refused`);
       return denied(reply);
     }
-    if (!(await access.authorize(principal, call))) return denied(reply);
+    let allowed: boolean;
+    try {
+      allowed = await access.authorize(principal, call);
+    } catch (e) {
+      if (!unavailableError(e)) throw e;
+      request.log.error(`access check of ${call.method} ${route} failed: ${(e as Error).message}`);
+      return identityUnavailable(reply, IDENTITY_RETRY_AFTER_SECONDS);
+    }
+    if (!allowed) return denied(reply);
   });
   fastify.addHook('onSend', async (request: AuthRequest, reply, payload) => {
     const access = resolve();

@@ -64,7 +64,29 @@ describe('distributed configuration', () => {
     expect(serviceAddresses({ LEDGERFLOW_REGISTRY_GRPC_ADDRESS: '[::1]:9000' })).toEqual({
       trackingAddress: '127.0.0.1:50061',
       registryAddress: '[::1]:9000',
+      identityAddress: '[::1]:9000',
+      authCacheMs: 5000,
       callDeadlineMs: 30_000,
     });
+  });
+
+  it('reads the identity address, the service token and the auth cache time', () => {
+    expect(
+      serviceAddresses({
+        LEDGERFLOW_IDENTITY_GRPC_ADDRESS: 'identity:7000',
+        LEDGERFLOW_SERVICE_TOKEN: 'a-shared-secret-of-32-characters',
+        LEDGERFLOW_AUTH_CACHE_SECONDS: '0',
+      }),
+    ).toMatchObject({
+      identityAddress: 'identity:7000',
+      serviceToken: 'a-shared-secret-of-32-characters',
+      authCacheMs: 0,
+    });
+    expect(() => serviceAddresses({ LEDGERFLOW_SERVICE_TOKEN: 'short' })).toThrow(
+      /LEDGERFLOW_SERVICE_TOKEN/,
+    );
+    expect(() => serviceAddresses({ LEDGERFLOW_AUTH_CACHE_SECONDS: '-1' })).toThrow(
+      /LEDGERFLOW_AUTH_CACHE_SECONDS/,
+    );
   });
 });

@@ -12,6 +12,12 @@ export interface ServiceAddresses {
   readonly registryAddress: string;
   /** Deadline of one service-to-service call. */
   readonly callDeadlineMs: number;
+  /** registry-governance's listener, where the identity module answers access checks. */
+  readonly identityAddress?: string;
+  /** LEDGERFLOW_SERVICE_TOKEN: the shared secret service-to-service calls carry and require. */
+  readonly serviceToken?: string;
+  /** How long another service trusts a successful authentication (LEDGERFLOW_AUTH_CACHE_SECONDS). */
+  readonly authCacheMs?: number;
 }
 
 /** Settings of one service process in distributed mode (LEDGERFLOW_MODE=distributed). */
@@ -105,22 +111,44 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
   return n;
 }
 
-/** LEDGERFLOW_TRACKING_GRPC_ADDRESS, LEDGERFLOW_REGISTRY_GRPC_ADDRESS, LEDGERFLOW_SERVICE_CALL_DEADLINE_MS. */
+/**
+ * LEDGERFLOW_TRACKING_GRPC_ADDRESS, LEDGERFLOW_REGISTRY_GRPC_ADDRESS,
+ * LEDGERFLOW_SERVICE_CALL_DEADLINE_MS; LEDGERFLOW_IDENTITY_GRPC_ADDRESS (default: the registry's),
+ * LEDGERFLOW_SERVICE_TOKEN (16+ characters) and LEDGERFLOW_AUTH_CACHE_SECONDS (default 5, 0: none).
+ */
 export function serviceAddresses(env: Env): ServiceAddresses {
   const deadline = Number(env['LEDGERFLOW_SERVICE_CALL_DEADLINE_MS'] ?? '30000');
   if (!Number.isSafeInteger(deadline) || deadline < 1)
     throw new ConfigError('LEDGERFLOW_SERVICE_CALL_DEADLINE_MS must be a positive integer');
+  const token = env['LEDGERFLOW_SERVICE_TOKEN'];
+  if (token !== undefined && token !== '' && !/^[\x21-\x7e]{16,512}$/.test(token))
+    throw new ConfigError(
+      'LEDGERFLOW_SERVICE_TOKEN must be 16-512 printable characters without spaces',
+    );
+  const cacheRaw = env['LEDGERFLOW_AUTH_CACHE_SECONDS'] ?? '5';
+  if (!/^\d{1,4}$/.test(cacheRaw) || Number(cacheRaw) > 3600)
+    throw new ConfigError(
+      `LEDGERFLOW_AUTH_CACHE_SECONDS must be 0-3600 seconds, got '${cacheRaw.slice(0, 20)}'`,
+    );
+  const registryAddress = address(
+    'LEDGERFLOW_REGISTRY_GRPC_ADDRESS',
+    env['LEDGERFLOW_REGISTRY_GRPC_ADDRESS'],
+    `127.0.0.1:${DEFAULT_SERVICE_GRPC_PORTS['registry-governance']}`,
+  );
   return {
+    identityAddress: address(
+      'LEDGERFLOW_IDENTITY_GRPC_ADDRESS',
+      env['LEDGERFLOW_IDENTITY_GRPC_ADDRESS'],
+      registryAddress,
+    ),
+    ...(token === undefined || token === '' ? {} : { serviceToken: token }),
+    authCacheMs: Number(cacheRaw) * 1000,
     trackingAddress: address(
       'LEDGERFLOW_TRACKING_GRPC_ADDRESS',
       env['LEDGERFLOW_TRACKING_GRPC_ADDRESS'],
       `127.0.0.1:${DEFAULT_SERVICE_GRPC_PORTS['tracking-ingest']}`,
     ),
-    registryAddress: address(
-      'LEDGERFLOW_REGISTRY_GRPC_ADDRESS',
-      env['LEDGERFLOW_REGISTRY_GRPC_ADDRESS'],
-      `127.0.0.1:${DEFAULT_SERVICE_GRPC_PORTS['registry-governance']}`,
-    ),
+    registryAddress,
     callDeadlineMs: deadline,
   };
 }

@@ -13,14 +13,20 @@ import {
 } from '@ledgerflow/http';
 import type { Projection } from '@ledgerflow/projections';
 import {
+  CachingIdentityAccess,
+  GrpcIdentityAccess,
   GrpcRegistryLookup,
   GrpcTrackingLookup,
+  IDENTITY_ACCESS,
+  IDENTITY_CALL_DEADLINE_MS,
+  identityAccessBinding,
   REGISTRY_LOOKUP,
   registryLookupBinding,
   startGrpcServer,
   TRACKING_LOOKUP,
   trackingLookupBinding,
   type GrpcServiceBinding,
+  type IdentityAccess,
   type RegistryLookup,
   type RunningGrpcServer,
   type TrackingLookup,
@@ -57,7 +63,7 @@ export interface RunningServer {
 }
 
 /** A question one service answers for the others (a port with an in-process and a gRPC adapter). */
-export type LookupPort = 'tracking' | 'registry';
+export type LookupPort = 'tracking' | 'registry' | 'identity';
 
 export interface ServiceSpec {
   /** Feature modules to mount (one service, or all four in embedded mode). */
@@ -183,6 +189,7 @@ export async function startService(
   );
   const metrics = new LedgerflowMetrics();
   metrics.observeCheckpoints(() => platform.projections.status());
+  metrics.observeReadYourWrites(() => platform.projections.readYourWritesTimeouts);
   metrics.observeLogHead(() => platform.eventStore.headPosition());
   // a service run alone asks the others over gRPC (LEDGERFLOW_TRACKING_GRPC_ADDRESS, ...)
   const { clients, providers: remote } = remoteLookups(
@@ -243,22 +250,65 @@ function withProjectionSpans(projections: readonly Projection[]): readonly Proje
   return tracingEnabled() ? projections.map(tracedProjection) : projections;
 }
 
-/** gRPC clients (and their Nest providers) for the lookups a service asks of the others. */
+/**
+ * With auth on, the identity service calls (who someone is, grants written) never go without the
+ * shared secret: a distributed service that asks or serves them refuses to start without it.
+ */
+function checkServiceToken(
+  spec: ServiceSpec,
+  config: LedgerflowConfig,
+  addresses: ServiceAddresses,
+): void {
+  const identity = spec.asks?.includes('identity') || spec.serves?.includes('identity');
+  if (config.auth.mode !== 'off' && identity === true && addresses.serviceToken === undefined)
+    throw new ConfigError(
+      `LEDGERFLOW_AUTH=${config.auth.mode} in distributed mode needs LEDGERFLOW_SERVICE_TOKEN (the same secret in every service): access is checked by service calls to registry-governance`,
+    );
+}
+
+/**
+ * gRPC clients (and their Nest providers) for the lookups a service asks of the others. Access
+ * checks are asked of identity only in distributed mode with auth on (`config` given): a service
+ * run alone in embedded mode with auth on has no identity to ask and refuses to start.
+ */
 function remoteLookups(
   spec: ServiceSpec,
   addresses: ServiceAddresses,
+  config?: LedgerflowConfig,
+  log: (m: string) => void = () => undefined,
 ): { clients: { close(): void }[]; providers: Provider[] } {
   const clients: { close(): void }[] = [];
   const providers: Provider[] = [];
+  const token = addresses.serviceToken;
   if (spec.asks?.includes('tracking')) {
-    const client = new GrpcTrackingLookup(addresses.trackingAddress, addresses.callDeadlineMs);
+    const client = new GrpcTrackingLookup(
+      addresses.trackingAddress,
+      addresses.callDeadlineMs,
+      token,
+    );
     clients.push(client);
     providers.push({ provide: TRACKING_LOOKUP, useValue: client });
   }
   if (spec.asks?.includes('registry')) {
-    const client = new GrpcRegistryLookup(addresses.registryAddress, addresses.callDeadlineMs);
+    const client = new GrpcRegistryLookup(
+      addresses.registryAddress,
+      addresses.callDeadlineMs,
+      token,
+    );
     clients.push(client);
     providers.push({ provide: REGISTRY_LOOKUP, useValue: client });
+  }
+  if (config !== undefined && config.auth.mode !== 'off' && spec.asks?.includes('identity')) {
+    const client = new GrpcIdentityAccess(
+      addresses.identityAddress ?? addresses.registryAddress,
+      Math.min(IDENTITY_CALL_DEADLINE_MS, addresses.callDeadlineMs),
+      token,
+    );
+    clients.push(client);
+    providers.push({
+      provide: IDENTITY_ACCESS,
+      useValue: new CachingIdentityAccess(client, addresses.authCacheMs ?? 5000, log),
+    });
   }
   return { clients, providers };
 }
@@ -286,6 +336,7 @@ async function startDistributedService(
   clock?: Clock,
 ): Promise<RunningServer> {
   const name = spec.name ?? 'ledgerflow';
+  checkServiceToken(spec, config, distributed);
   const platform: DistributedPlatform = await openDistributedPlatform(
     distributed,
     { name, context: spec.context ?? name.split('-')[0]! },
@@ -293,7 +344,7 @@ async function startDistributedService(
     log,
     clock,
   );
-  const { clients, providers: remote } = remoteLookups(spec, distributed);
+  const { clients, providers: remote } = remoteLookups(spec, distributed, config, log);
   const consumers = consumedReadModels(spec, platform, log);
   let app: NestFastifyApplication | undefined;
   let access: AccessControl | undefined;
@@ -316,11 +367,16 @@ async function startDistributedService(
       bindings.push(trackingLookupBinding(app.get<TrackingLookup>(TRACKING_LOOKUP), log));
     if (spec.serves?.includes('registry'))
       bindings.push(registryLookupBinding(app.get<RegistryLookup>(REGISTRY_LOOKUP), log));
+    if (spec.serves?.includes('identity'))
+      bindings.push(identityAccessBinding(app.get<IdentityAccess>(IDENTITY_ACCESS), log));
     if (bindings.length > 0) {
       grpcServer = await startGrpcServer({
         host: distributed.serviceGrpcHost,
         port: distributed.serviceGrpcPort,
         bindings,
+        ...(distributed.serviceToken === undefined
+          ? {}
+          : { serviceToken: distributed.serviceToken }),
       });
       log(
         `service calls (${bindings.map((b) => b.name).join(', ')}) on ${distributed.serviceGrpcHost}:${grpcServer.port}`,

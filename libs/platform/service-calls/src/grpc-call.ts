@@ -9,6 +9,7 @@ import {
   withSpan,
 } from '@ledgerflow/telemetry';
 import type { CallContext } from './ports.js';
+import { requireServiceToken } from './service-token.js';
 
 /** Metadata key carrying the caller's correlation id (the same name the ingest server reads). */
 export const CORRELATION_METADATA = 'x-correlation-id';
@@ -149,6 +150,8 @@ export async function startGrpcServer(options: {
   readonly host: string;
   readonly port: number;
   readonly bindings: readonly GrpcServiceBinding[];
+  /** LEDGERFLOW_SERVICE_TOKEN: when set, calls without it are refused (UNAUTHENTICATED). */
+  readonly serviceToken?: string;
 }): Promise<RunningGrpcServer> {
   const server = new grpc.Server({
     'grpc.keepalive_time_ms': 30_000,
@@ -157,7 +160,13 @@ export async function startGrpcServer(options: {
   });
   const statuses: Record<string, 'SERVING'> = { '': 'SERVING' };
   for (const b of options.bindings) {
-    server.addService(b.definition, b.implementation);
+    const token = options.serviceToken;
+    server.addService(
+      b.definition,
+      token === undefined || token === ''
+        ? b.implementation
+        : requireServiceToken(b.implementation, token),
+    );
     statuses[b.name] = 'SERVING';
   }
   new HealthImplementation(statuses).addToServer(server);

@@ -77,3 +77,73 @@ export interface RegistryLookup {
 /** Nest injection tokens of the ports. */
 export const TRACKING_LOOKUP = Symbol.for('ledgerflow.TrackingLookup');
 export const REGISTRY_LOOKUP = Symbol.for('ledgerflow.RegistryLookup');
+
+/** The caller of a request, as the identity module authenticated it. */
+export interface IdentityPrincipal {
+  readonly username: string;
+  readonly isAdmin: boolean;
+}
+
+/**
+ * An authentication's outcome: the principal, or the HTTP status to answer (401 bad credentials,
+ * 429 locked out after too many failures, 503 identity unreachable: fail closed, retry later).
+ */
+export type IdentityAuthResult =
+  | { readonly ok: true; readonly principal: IdentityPrincipal }
+  | { readonly ok: false; readonly status: 401 | 429 | 503; readonly retryAfterSeconds?: number };
+
+/** A resource type permissions hang on. */
+export type GrantResourceType = 'experiment' | 'registered_model';
+
+/** Every grant naming a user on one resource type, and the default of a resource without one. */
+export interface UserGrants {
+  readonly own: readonly { readonly resourceId: string; readonly permission: string }[];
+  readonly viaGroups: readonly { readonly resourceId: string; readonly permission: string }[];
+  readonly defaultPermission: string;
+}
+
+/**
+ * What access checks ask of the identity module (users, tokens, groups, grants). Served in process
+ * by the identity module; in distributed mode the other services ask registry-governance over gRPC
+ * (`ledgerflow.identity.v1.IdentityAccessService`), through a short cache of successes.
+ */
+export interface IdentityAccess {
+  /** Checks an `Authorization` value (Basic or Bearer); `client` keys the failed-login limits. */
+  authenticate(
+    authorization: string | undefined,
+    client: string,
+    call?: CallContext,
+  ): Promise<IdentityAuthResult>;
+  /**
+   * A user's effective permission on a resource (READ, USE, EDIT, MANAGE or NO_PERMISSIONS).
+   * `fresh`: skip any cache (a denial is always re-checked, so a new grant works at once).
+   */
+  permissionOf(
+    username: string,
+    resourceType: GrantResourceType,
+    resourceId: string,
+    options?: { readonly fresh?: boolean; readonly call?: CallContext },
+  ): Promise<string>;
+  /** The grants a search needs to filter to what the user may read. */
+  userGrants(
+    username: string,
+    resourceType: GrantResourceType,
+    call?: CallContext,
+  ): Promise<UserGrants>;
+  /** The creator's grant on what they created (LEDGERFLOW_AUTH_CREATOR_PERMISSION). */
+  grantCreator(
+    username: string,
+    resourceType: GrantResourceType,
+    resourceId: string,
+    metadata: EventMetadata,
+  ): Promise<void>;
+  /** Moves the grants of a renamed resource to its new name. */
+  moveGrants(
+    resourceType: GrantResourceType,
+    from: string,
+    to: string,
+    metadata: EventMetadata,
+  ): Promise<void>;
+}
+
+export const IDENTITY_ACCESS = Symbol.for('ledgerflow.IdentityAccess');

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { registryLookupV1 as v1 } from '@ledgerflow/contracts';
 import { callUnary, unaryHandler, type GrpcServiceBinding } from './grpc-call.js';
+import { serviceCallOptions } from './service-token.js';
 import type { CallContext, RegistryLookup } from './ports.js';
 
 const SERVICE = 'ledgerflow.registry.v1.RegistryLookupService';
@@ -12,8 +13,14 @@ export class GrpcRegistryLookup implements RegistryLookup {
   constructor(
     address: string,
     private readonly deadlineMs = 10_000,
+    /** LEDGERFLOW_SERVICE_TOKEN, sent with every call. */
+    serviceToken?: string,
   ) {
-    this.client = new v1.RegistryLookupServiceClient(address, grpc.credentials.createInsecure());
+    this.client = new v1.RegistryLookupServiceClient(
+      address,
+      grpc.credentials.createInsecure(),
+      serviceCallOptions(serviceToken),
+    );
   }
 
   async modelVersionLocation(

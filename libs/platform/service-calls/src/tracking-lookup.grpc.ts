@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { trackingLookupV1 as v1, type EventMetadata } from '@ledgerflow/contracts';
 import { callUnary, unaryHandler, type GrpcServiceBinding } from './grpc-call.js';
+import { serviceCallOptions } from './service-token.js';
 import type {
   CallContext,
   ExperimentFacts,
@@ -51,8 +52,14 @@ export class GrpcTrackingLookup implements TrackingLookup {
     /** `host:port` of tracking-ingest's service listener. */
     address: string,
     private readonly deadlineMs = 10_000,
+    /** LEDGERFLOW_SERVICE_TOKEN, sent with every call. */
+    serviceToken?: string,
   ) {
-    this.client = new v1.TrackingLookupServiceClient(address, grpc.credentials.createInsecure());
+    this.client = new v1.TrackingLookupServiceClient(
+      address,
+      grpc.credentials.createInsecure(),
+      serviceCallOptions(serviceToken),
+    );
   }
 
   async run(runId: string, call?: CallContext): Promise<RunFacts | undefined> {

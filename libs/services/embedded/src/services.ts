@@ -1,7 +1,11 @@
 import type { ServiceSpec } from '@ledgerflow/runtime';
 import { ArtifactsModule } from '@ledgerflow/service-artifacts';
 import { DeploymentModule, deploymentTargetsProjection } from '@ledgerflow/service-deployment';
-import { IdentityModule, identityProjection } from '@ledgerflow/service-identity';
+import {
+  IdentityModule,
+  identityProjection,
+  RemoteAccessModule,
+} from '@ledgerflow/service-identity';
 import {
   AuditModule,
   auditProjection,
@@ -25,18 +29,19 @@ export const SERVICES = {
   'tracking-ingest': {
     name: 'tracking-ingest',
     context: 'tracking',
-    modules: [TrackingModule],
+    // access checks with the identity module's answers asked of registry-governance
+    modules: [TrackingModule, RemoteAccessModule],
     projections: [trackingProjection, metricsProjection, loggedModelsProjection],
     serves: ['tracking'],
-    asks: [],
+    asks: ['identity'],
   },
   'artifact-store': {
     name: 'artifact-store',
     context: 'artifacts',
-    modules: [ArtifactsModule],
+    modules: [ArtifactsModule, RemoteAccessModule],
     projections: [],
     serves: [],
-    asks: ['tracking', 'registry'],
+    asks: ['tracking', 'registry', 'identity'],
   },
   'registry-governance': {
     name: 'registry-governance',
@@ -44,16 +49,16 @@ export const SERVICES = {
     // identity lives here (users and permissions belong to registry-governance)
     modules: [AuditModule, IdentityModule, RegistryModule],
     projections: [registryProjection, governanceProjection, auditProjection, identityProjection],
-    serves: ['registry'],
+    serves: ['registry', 'identity'],
     asks: ['tracking'],
   },
   deployment: {
     name: 'deployment',
     context: 'deployment',
-    modules: [DeploymentModule],
+    modules: [DeploymentModule, RemoteAccessModule],
     projections: [],
     serves: [],
-    asks: [],
+    asks: ['identity'],
     // stage and alias changes, from registry-governance's topic
     consumes: [{ context: 'registry', projections: [deploymentTargetsProjection] }],
   },

@@ -1,7 +1,14 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { LEDGERFLOW_CONFIG, type LedgerflowConfig } from '@ledgerflow/config';
-import { allows, type Capability, type ResourceType } from '@ledgerflow/domain-identity';
+import {
+  allows,
+  effectivePermission,
+  isPermission,
+  type Capability,
+  type Permission,
+  type ResourceType,
+} from '@ledgerflow/domain-identity';
 import {
   RequestMessage,
   type AccessCapability,
@@ -12,10 +19,13 @@ import {
   type ResourceRef,
   type RouteCall,
 } from '@ledgerflow/http';
-import { TRACKING_LOOKUP, type TrackingLookup } from '@ledgerflow/service-calls';
-import { parseApiToken, sameDigest, sha256Hex } from './credentials.js';
-import { IdentityService } from './identity.service.js';
-import { LoginLimiter } from './login-limiter.js';
+import {
+  IDENTITY_ACCESS,
+  TRACKING_LOOKUP,
+  type IdentityAccess,
+  type TrackingLookup,
+  type UserGrants,
+} from '@ledgerflow/service-calls';
 import { ruleFor, type Rule, type Target } from './route-rules.js';
 
 /** `007` names experiment `7` wherever an id is parsed as a number: check it as `7`. */
@@ -82,20 +92,14 @@ function experimentOfArtifactPath(path: string | undefined): string | undefined 
 @Injectable()
 export class AccessControlService implements AccessControl {
   private readonly logger = new Logger('auth');
-  /** Failures per user name (LEDGERFLOW_AUTH_MAX_FAILED_LOGINS per window). */
-  private readonly users: LoginLimiter;
-  /** Failures per client address: ten times as many (one address may serve several people). */
-  private readonly clients: LoginLimiter;
 
   constructor(
-    @Inject(IdentityService) private readonly identity: IdentityService,
-    @Inject(TRACKING_LOOKUP) private readonly tracking: TrackingLookup,
+    /** The identity module's answers: in process, or over gRPC from registry-governance. */
+    @Inject(IDENTITY_ACCESS) private readonly identity: IdentityAccess,
+    /** Resolves runs, logged models and experiment names (absent: those count as unknown). */
+    @Optional() @Inject(TRACKING_LOOKUP) private readonly tracking: TrackingLookup | undefined,
     @Inject(LEDGERFLOW_CONFIG) private readonly config: LedgerflowConfig,
-  ) {
-    const { maxFailedLogins, failedLoginWindowMs } = config.auth;
-    this.users = new LoginLimiter(maxFailedLogins, failedLoginWindowMs);
-    this.clients = new LoginLimiter(maxFailedLogins * 10, failedLoginWindowMs);
-  }
+  ) {}
 
   get enabled(): boolean {
     return this.config.auth.mode !== 'off';
@@ -104,77 +108,8 @@ export class AccessControlService implements AccessControl {
   // ---------------------------------------------------------------------------------------------
   // Authentication
 
-  async authenticate(authorization: string | undefined, client: string): Promise<AuthResult> {
-    if (authorization === undefined) return { ok: false, status: 401 };
-    const space = authorization.indexOf(' ');
-    const scheme = space < 0 ? authorization : authorization.slice(0, space);
-    const value = space < 0 ? '' : authorization.slice(space + 1).trim();
-    if (/^basic$/i.test(scheme)) return this.basic(value, client);
-    if (/^bearer$/i.test(scheme)) return this.bearer(value, client);
-    return { ok: false, status: 401 };
-  }
-
-  private refuse(client: string, username?: string): AuthResult {
-    this.clients.fail([client]);
-    if (username !== undefined) this.users.fail([username]);
-    return { ok: false, status: 401 };
-  }
-
-  /** Seconds the caller must wait before trying again (0: may try now). */
-  private blocked(client: string, username?: string): number {
-    return Math.max(
-      this.clients.blockedFor([client]),
-      username === undefined ? 0 : this.users.blockedFor([username]),
-    );
-  }
-
-  private async basic(value: string, client: string): Promise<AuthResult> {
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return { ok: false, status: 401 };
-    const decoded = Buffer.from(value, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon <= 0) return { ok: false, status: 401 };
-    const username = decoded.slice(0, colon);
-    const password = decoded.slice(colon + 1);
-    const wait = this.blocked(client, username);
-    if (wait > 0) return { ok: false, status: 429, retryAfterSeconds: wait };
-    const known = await this.identity.checkCachedPassword(username, password);
-    if (known !== undefined)
-      return { ok: true, principal: { username: known.username, isAdmin: known.is_admin } };
-    // counted as a failure before the (slow) check, taken back when right: a burst of
-    // concurrent guesses cannot all slip under the limit
-    this.clients.fail([client]);
-    this.users.fail([username]);
-    const user = await this.identity.checkPassword(username, password);
-    if (user === undefined) {
-      this.logger.warn(`failed login for user '${username.slice(0, 64)}' from ${client}`);
-      return { ok: false, status: 401 };
-    }
-    this.clients.forgive([client]);
-    this.users.forgive([username]);
-    return { ok: true, principal: { username: user.username, isAdmin: user.is_admin } };
-  }
-
-  private async bearer(value: string, client: string): Promise<AuthResult> {
-    const wait = this.blocked(client);
-    if (wait > 0) return { ok: false, status: 429, retryAfterSeconds: wait };
-    const parsed = parseApiToken(value);
-    if (parsed === undefined) return this.refuse(client);
-    const token = await this.identity.token(parsed.tokenId);
-    const presented = sha256Hex(parsed.secret);
-    // compare even for an unknown id, so timing does not tell which ids exist
-    const matches = sameDigest(presented, token?.secret_hash ?? '0'.repeat(64));
-    if (
-      token === undefined ||
-      !matches ||
-      token.revoked_at !== null ||
-      (token.expires_at !== null && token.expires_at <= Date.now())
-    ) {
-      this.logger.warn(`refused API token ${parsed.tokenId.slice(0, 8)}… from ${client}`);
-      return this.refuse(client);
-    }
-    const user = await this.identity.user(token.username);
-    if (user === undefined) return this.refuse(client);
-    return { ok: true, principal: { username: user.username, isAdmin: user.is_admin } };
+  authenticate(authorization: string | undefined, client: string): Promise<AuthResult> {
+    return this.identity.authenticate(authorization, client);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -222,12 +157,8 @@ export class AccessControlService implements AccessControl {
       // a request without the identifying field is let through: its handler answers 400
       if (anchor === 'none') continue;
       if (anchor === 'unknown') return false;
-      const permission = await this.identity.permissionOf(
-        principal.username,
-        anchor.type,
-        anchor.id,
-      );
-      if (!allows(permission, capability)) return false;
+      if (!(await this.permits(principal.username, anchor.type, anchor.id, capability)))
+        return false;
     }
     return true;
   }
@@ -242,7 +173,7 @@ export class AccessControlService implements AccessControl {
       case 'experiment_name': {
         const name = field(() => msg.optionalString(target.field));
         if (name === undefined) return ['none'];
-        const doc = await this.tracked(() => this.tracking.experimentByName(name));
+        const doc = await this.tracked((t) => t.experimentByName(name));
         return [
           typeof doc?.experiment_id === 'string'
             ? { type: 'experiment', id: doc.experiment_id }
@@ -267,7 +198,7 @@ export class AccessControlService implements AccessControl {
       case 'logged_model': {
         const raw = call.params[target.param];
         if (typeof raw !== 'string' || raw === '') return ['none'];
-        const doc = await this.tracked(() => this.tracking.loggedModel(raw));
+        const doc = await this.tracked((t) => t.loggedModel(raw));
         return [
           typeof doc?.experiment_id === 'string'
             ? { type: 'experiment', id: doc.experiment_id }
@@ -325,10 +256,11 @@ export class AccessControlService implements AccessControl {
    * answer, the resource counts as unknown, so non-admins are refused rather than let through.
    */
   private async tracked(
-    ask: () => Promise<{ readonly experiment_id: string } | undefined>,
+    ask: (tracking: TrackingLookup) => Promise<{ readonly experiment_id: string } | undefined>,
   ): Promise<{ experiment_id?: unknown } | undefined> {
+    if (this.tracking === undefined) return undefined;
     try {
-      return await ask();
+      return await ask(this.tracking);
     } catch (e) {
       this.logger.warn(
         `tracking lookup failed, access refused: ${e instanceof Error ? e.message : String(e)}`,
@@ -338,14 +270,14 @@ export class AccessControlService implements AccessControl {
   }
 
   private async loggedModelAnchor(modelId: string): Promise<Anchor> {
-    const doc = await this.tracked(() => this.tracking.loggedModel(modelId));
+    const doc = await this.tracked((t) => t.loggedModel(modelId));
     return typeof doc?.experiment_id === 'string'
       ? { type: 'experiment', id: doc.experiment_id }
       : 'unknown';
   }
 
   private async runAnchor(runId: string): Promise<Anchor> {
-    const doc = await this.tracked(() => this.tracking.run(runId));
+    const doc = await this.tracked((t) => t.run(runId));
     return typeof doc?.experiment_id === 'string'
       ? { type: 'experiment', id: doc.experiment_id }
       : 'unknown';
@@ -360,7 +292,7 @@ export class AccessControlService implements AccessControl {
     let anchor: Anchor;
     if (resource.type === 'run') anchor = await this.runAnchor(resource.id);
     else if (resource.type === 'logged_model') {
-      const doc = await this.tracked(() => this.tracking.loggedModel(resource.id));
+      const doc = await this.tracked((t) => t.loggedModel(resource.id));
       anchor =
         typeof doc?.experiment_id === 'string'
           ? { type: 'experiment', id: doc.experiment_id }
@@ -369,10 +301,23 @@ export class AccessControlService implements AccessControl {
       anchor = { type: 'experiment', id: canonicalExperimentId(resource.id) };
     else anchor = { type: resource.type, id: resource.id };
     if (anchor === 'unknown' || anchor === 'none') return false;
-    return allows(
-      await this.identity.permissionOf(principal.username, anchor.type, anchor.id),
-      capability,
-    );
+    return this.permits(principal.username, anchor.type, anchor.id, capability);
+  }
+
+  /**
+   * Whether the user's permission on the resource allows the capability. A cached answer is only
+   * trusted when it allows: a denial is asked again, so a grant made a moment ago counts.
+   */
+  private async permits(
+    username: string,
+    type: ResourceType,
+    id: string,
+    capability: Capability,
+  ): Promise<boolean> {
+    const permission = await this.identity.permissionOf(username, type, id);
+    if (isPermission(permission) && allows(permission, capability)) return true;
+    const fresh = await this.identity.permissionOf(username, type, id, { fresh: true });
+    return isPermission(fresh) && allows(fresh, capability);
   }
 
   async afterSuccess(principal: Principal, call: RouteCall, responseBody: unknown): Promise<void> {
@@ -403,9 +348,27 @@ export class AccessControlService implements AccessControl {
     if (principal.isAdmin || !this.enabled)
       return { experiments: async () => () => true, registeredModels: async () => () => true };
     return {
-      experiments: () => this.identity.predicate(principal.username, 'experiment', 'read'),
-      registeredModels: () =>
-        this.identity.predicate(principal.username, 'registered_model', 'read'),
+      experiments: async () =>
+        readable(await this.identity.userGrants(principal.username, 'experiment')),
+      registeredModels: async () =>
+        readable(await this.identity.userGrants(principal.username, 'registered_model')),
     };
   }
+}
+
+/** A predicate over resource ids: may the user read it (own grant, else groups, else default)? */
+function readable(grants: UserGrants): (id: string) => boolean {
+  // an unknown level (a newer identity service) counts as no permission: fail closed
+  const known = (p: string): Permission => (isPermission(p) ? p : 'NO_PERMISSIONS');
+  const own = new Map<string, Permission>();
+  for (const g of grants.own) own.set(g.resourceId, known(g.permission));
+  const viaGroups = new Map<string, Permission[]>();
+  for (const g of grants.viaGroups) {
+    const list = viaGroups.get(g.resourceId) ?? [];
+    list.push(known(g.permission));
+    viaGroups.set(g.resourceId, list);
+  }
+  const fallback = known(grants.defaultPermission);
+  return (id) =>
+    allows(effectivePermission(own.get(id), viaGroups.get(id) ?? [], fallback), 'read');
 }

@@ -5,3 +5,4 @@ export * from './identity.projection.js';
 export * from './identity.service.js';
 export * from './login-limiter.js';
 export * from './route-rules.js';
+export * from './local-identity-access.js';

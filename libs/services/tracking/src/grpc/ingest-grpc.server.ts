@@ -313,6 +313,11 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     if (result.ok) return result.principal;
     if (result.status === 429)
       throw new MlflowError('REQUEST_LIMIT_EXCEEDED', 'Too many failed login attempts');
+    if (result.status === 503)
+      throw new MlflowError(
+        'TEMPORARILY_UNAVAILABLE',
+        'Access cannot be checked right now (the identity service is unreachable); retry later',
+      );
     throw new MlflowError('UNAUTHENTICATED', 'Invalid credentials');
   }
 
