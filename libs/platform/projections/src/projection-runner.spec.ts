@@ -219,6 +219,33 @@ describe.each(backends)('ProjectionRunner over $name', (backend) => {
     ]);
   });
 
+  it('readYourWrites answers false (not an error) when the read models lag, and views streams from the log meanwhile', async () => {
+    const head = await givenHistory();
+    const runner = runnerOf([streamActivity()]);
+    await runner.start();
+    await expect(runner.readYourWrites(head)).resolves.toBe(true);
+    expect(runner.behind()).toBe(false);
+
+    await runner.stop();
+    const later = await append('run:1', 'MetricLogged');
+    await expect(runner.readYourWrites(later, 20)).resolves.toBe(false);
+    expect(runner.readYourWritesTimeouts).toBe(1);
+    expect(runner.behind()).toBe(true);
+    expect(logs.join('\n')).toContain(`a write at position ${later} is answered before`);
+    // the read model is stale; the view of the stream from the log is not
+    expect(await activity('run:1')).toMatchObject({ events: 4 });
+    const view = await runner.viewOfStreams('stream-activity', ['run:1']);
+    expect(await view.get('stream_activity', 'run:1')).toMatchObject({
+      events: 5,
+      lastType: 'MetricLogged',
+    });
+    expect(await view.get('stream_activity', 'run:2')).toBeUndefined();
+
+    await runner.start();
+    expect(runner.behind()).toBe(false);
+    expect(await activity('run:1')).toMatchObject({ events: 5 });
+  });
+
   it('waitFor resolves at once for a position already applied, and times out for one never reached', async () => {
     const head = await givenHistory();
     const runner = runnerOf([streamActivity()]);

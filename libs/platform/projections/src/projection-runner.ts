@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { RecordedEvent } from '@ledgerflow/contracts';
 import type { EventStore, Subscription } from '@ledgerflow/event-store';
-import type { Projection, ReadModelStore } from './projection.js';
+import { InMemoryReadModelStore } from './in-memory-read-model-store.js';
+import type { Projection, ReadModelReader, ReadModelStore } from './projection.js';
 import { ProjectionApplyError, describeError } from './read-model-errors.js';
 import { SerialQueue } from './serial-queue.js';
 
@@ -105,6 +106,9 @@ export class ProjectionRunner {
   private readonly lifecycle = new SerialQueue();
   private running = false;
   private readonly waitTimeoutMs: number;
+  /** Highest position a write was answered at without its read models showing it. */
+  private answeredAhead = 0;
+  private lagged = 0;
 
   constructor(options: ProjectionRunnerOptions) {
     this.waitTimeoutMs = options.waitTimeoutMs ?? DEFAULT_WAIT_MS;
@@ -165,6 +169,62 @@ export class ProjectionRunner {
       only?.add(runtime);
     }
     return this.reach(position, timeoutMs, only);
+  }
+
+  /**
+   * Read-your-writes after an append that has committed: resolves true once every projection shows
+   * `position`. When a read model does not get there within `timeoutMs` (a slow or unreachable
+   * read-model store, a projection stopped on an error, a runner stopping), it resolves false
+   * instead of rejecting: the write is durable, so the request that made it must succeed (an error
+   * would make clients retry a write that has happened: MLflow's client resends every 5xx). The lag
+   * is logged and counted (readYourWritesTimeouts), and behind() tells queries that a write was
+   * answered ahead of its read models.
+   */
+  async readYourWrites(
+    position: number,
+    timeoutMs: number = this.waitTimeoutMs,
+    projections?: readonly string[],
+  ): Promise<boolean> {
+    try {
+      await this.waitFor(position, timeoutMs, projections);
+      return true;
+    } catch (error) {
+      this.lagged++;
+      this.answeredAhead = Math.max(this.answeredAhead, position);
+      this.log(
+        `a write at position ${position} is answered before its read models show it: ${describeError(error)}`,
+      );
+      return false;
+    }
+  }
+
+  /**
+   * True while some read model has not applied a write that readYourWrites answered without it:
+   * reads may be stale, and a query that misses an entity may look it up in the log instead.
+   */
+  behind(): boolean {
+    return this.answeredAhead > 0 && this.runtimes.some((r) => r.position < this.answeredAhead);
+  }
+
+  /**
+   * What the projection named `name` makes of `streams` alone, replayed from the log into memory:
+   * for a point read that must not wait for (or trust) a lagging read model, e.g. the answer to a
+   * write readYourWrites gave up on. Only documents built from these streams' events are there.
+   */
+  async viewOfStreams(name: string, streams: readonly string[]): Promise<ReadModelReader> {
+    const { projection } = this.runtimeNamed(name);
+    const events = (await Promise.all(streams.map((s) => this.eventStore.readStream(s))))
+      .flat()
+      .sort((a, b) => a.position - b.position);
+    const store = new InMemoryReadModelStore();
+    await store.setup(projection);
+    if (events.length > 0) await store.applyBatch(projection, events);
+    return store.reader;
+  }
+
+  /** Writes answered before their read models showed them (readYourWrites gave up waiting). */
+  get readYourWritesTimeouts(): number {
+    return this.lagged;
   }
 
   /**

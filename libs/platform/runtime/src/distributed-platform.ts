@@ -99,6 +99,7 @@ export async function openDistributedPlatform(
     waitTimeoutMs: 30_000,
   });
   metrics.observeCheckpoints(() => runner.status());
+  metrics.observeReadYourWrites(() => runner.readYourWritesTimeouts);
   metrics.observeLogHead(() => eventStore.headPosition());
   const aggregates = new AggregateStore(eventStore, clock);
   const bus = new KafkaEventBus({

@@ -97,6 +97,21 @@ export class LedgerflowMetrics {
     },
   });
 
+  private readonly readYourWritesSources: Source<number>[] = [];
+
+  /** Writes answered before their read models showed them (the wait for them timed out). */
+  readonly readYourWritesTimeouts = new Counter({
+    name: 'ledgerflow_read_your_writes_timeouts_total',
+    help: 'Committed writes answered before their read models showed them (the wait timed out)',
+    registers: [this.registry],
+    collect: async () => {
+      let total = 0;
+      for (const source of this.readYourWritesSources) total += await source();
+      this.readYourWritesTimeouts.reset();
+      this.readYourWritesTimeouts.inc(total);
+    },
+  });
+
   constructor(options: { readonly processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, prefix: 'ledgerflow_' });
@@ -106,6 +121,11 @@ export class LedgerflowMetrics {
   /** Reports read-model checkpoints at each scrape (e.g. `() => runner.status()`). */
   observeCheckpoints(source: Source<readonly CheckpointSample[]>): void {
     this.checkpointSources.push(source);
+  }
+
+  /** Reports a runner's read-your-writes timeouts at each scrape (`() => runner.readYourWritesTimeouts`). */
+  observeReadYourWrites(source: Source<number>): void {
+    this.readYourWritesSources.push(source);
   }
 
   /** Reports the event log's head position at each scrape. */

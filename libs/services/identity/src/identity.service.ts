@@ -87,7 +87,7 @@ export class IdentityService {
 
   private async run(cmds: AnyCommand[], meta: EventMetadata): Promise<void> {
     const { lastPosition } = await this.aggregates.executeAll(cmds, meta);
-    await this.projections.waitFor(lastPosition);
+    await this.projections.readYourWrites(lastPosition);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ export class RegistryCommands {
 
   private async settle(p: Promise<ExecuteResult>): Promise<ExecuteResult> {
     const result = await p;
-    await this.projections.waitFor(result.lastPosition);
+    await this.projections.readYourWrites(result.lastPosition);
     return result;
   }
 

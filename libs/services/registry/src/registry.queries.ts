@@ -2,6 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { invalidParameter, notFound, MlflowError } from '@ledgerflow/contracts';
 import {
   MODEL_VERSION_STAGES,
+  modelVersionStream,
+  registeredModelNameStream,
+  registeredModelStream,
   searchModelVersions,
   searchRegisteredModels,
   versionDocId,
@@ -10,9 +13,10 @@ import {
   type RegisteredModelDoc,
   type RegistrySearch,
 } from '@ledgerflow/domain-registry';
-import type { ReadModelReader } from '@ledgerflow/projections';
-import { READ_MODEL_READER } from '@ledgerflow/runtime';
-import { MODEL_VERSIONS, REGISTERED_MODELS } from './registry.projection.js';
+import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
+import type { ProjectionRunner, ReadModelReader } from '@ledgerflow/projections';
+import { PROJECTION_RUNNER, READ_MODEL_READER } from '@ledgerflow/runtime';
+import { MODEL_VERSIONS, REGISTERED_MODELS, registryProjection } from './registry.projection.js';
 
 export function modelNotFound(name: string): MlflowError {
   return notFound(`Registered Model with name=${name} not found`);
@@ -45,12 +49,34 @@ export function latestPerStage(
 /** The read side of the registry: answers from the registry read models only. */
 @Injectable()
 export class RegistryQueries {
-  constructor(@Inject(READ_MODEL_READER) private readonly reader: ReadModelReader) {}
+  constructor(
+    @Inject(READ_MODEL_READER) private readonly reader: ReadModelReader,
+    @Inject(PROJECTION_RUNNER) private readonly projections: ProjectionRunner,
+    @Inject(EVENT_STORE) private readonly events: EventStore,
+  ) {}
 
+  /**
+   * A registered model by name. While a write was answered ahead of the read models
+   * (readYourWrites gave up waiting), it is rebuilt from its streams in the log instead, so the
+   * answer to that write and reads right after it show it.
+   */
   async model(name: string): Promise<RegisteredModelDoc> {
-    const [doc] = await this.reader.find<RegisteredModelDoc>(REGISTERED_MODELS, 'name', name);
+    const doc = this.projections.behind()
+      ? await this.modelFromLog(name)
+      : (await this.reader.find<RegisteredModelDoc>(REGISTERED_MODELS, 'name', name))[0];
     if (doc === undefined) throw modelNotFound(name);
     return doc;
+  }
+
+  private async modelFromLog(name: string): Promise<RegisteredModelDoc | undefined> {
+    const claims = await this.events.readStream(registeredModelNameStream(name));
+    const last = claims.at(-1);
+    if (last?.type !== 'RegisteredModelNameClaimed') return undefined;
+    const { modelId } = last.data as { modelId: string };
+    const view = await this.projections.viewOfStreams(registryProjection.name, [
+      registeredModelStream(modelId),
+    ]);
+    return view.get<RegisteredModelDoc>(REGISTERED_MODELS, modelId);
   }
 
   /** Every version of a model, deleted ones included, in version order (one read: a consistent view). */
@@ -76,7 +102,13 @@ export class RegistryQueries {
 
   async version(name: string, version: number): Promise<ModelVersionDoc> {
     const model = await this.model(name);
-    const doc = await this.reader.get<ModelVersionDoc>(
+    const reader = this.projections.behind()
+      ? await this.projections.viewOfStreams(registryProjection.name, [
+          registeredModelStream(model.model_id),
+          modelVersionStream(model.model_id, version),
+        ])
+      : this.reader;
+    const doc = await reader.get<ModelVersionDoc>(
       MODEL_VERSIONS,
       versionDocId(model.model_id, version),
     );

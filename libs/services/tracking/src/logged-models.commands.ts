@@ -48,7 +48,7 @@ export class LoggedModelCommands {
 
   private async settle(p: Promise<{ lastPosition: number }>): Promise<void> {
     const { lastPosition } = await p;
-    await this.projections.waitFor(lastPosition);
+    await this.projections.readYourWrites(lastPosition);
   }
 
   /** Creates a PENDING logged model with the given id in an active experiment. */

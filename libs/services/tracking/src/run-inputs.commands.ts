@@ -37,6 +37,6 @@ export class RunInputsCommands {
       }),
     } as unknown as AnyCommand;
     const { lastPosition } = await this.aggregates.executeAll([c], metadata);
-    await this.projections.waitFor(lastPosition);
+    await this.projections.readYourWrites(lastPosition);
   }
 }

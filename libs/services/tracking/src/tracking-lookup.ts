@@ -3,6 +3,7 @@ import type { EventMetadata } from '@ledgerflow/contracts';
 import {
   loggedModelDecider,
   loggedModelStream,
+  runStream,
   type ExperimentDoc,
   type LoggedModelCommand,
   type LoggedModelDoc,
@@ -19,7 +20,7 @@ import {
 } from '@ledgerflow/service-calls';
 import { LOGGED_MODELS } from './logged-models.projection.js';
 import { PROJECTION_RUNNER, READ_MODEL_READER } from './tokens.js';
-import { EXPERIMENTS, RUNS } from './tracking.projection.js';
+import { EXPERIMENTS, RUNS, trackingProjection } from './tracking.projection.js';
 
 /** The logged-model tag listing the registry versions made from it (MLflow's mlflow.modelVersions). */
 export const MODEL_VERSIONS_TAG = 'mlflow.modelVersions';
@@ -58,7 +59,11 @@ export class InProcessTrackingLookup implements TrackingLookup {
   ) {}
 
   async run(runId: string): Promise<RunFacts | undefined> {
-    const doc = await this.reader.get<RunDoc>(RUNS, runId);
+    // while a write was answered ahead of the read models, the run comes from its own stream
+    const reader = this.projections.behind()
+      ? await this.projections.viewOfStreams(trackingProjection.name, [runStream(runId)])
+      : this.reader;
+    const doc = await reader.get<RunDoc>(RUNS, runId);
     if (doc === undefined) return undefined;
     return {
       run_id: doc.run_id,
@@ -119,7 +124,7 @@ export class InProcessTrackingLookup implements TrackingLookup {
       ],
       metadata,
     );
-    await this.projections.waitFor(result.lastPosition);
+    await this.projections.readYourWrites(result.lastPosition);
   }
 }
 

@@ -58,7 +58,7 @@ export class TrackingCommands {
 
   private async settle(p: Promise<{ lastPosition: number }>): Promise<void> {
     const { lastPosition } = await p;
-    await this.projections.waitFor(lastPosition);
+    await this.projections.readYourWrites(lastPosition);
   }
 
   private experimentCommand(experimentId: string, command: ExperimentCommand): AnyCommand {

@@ -6,14 +6,20 @@ import {
   type ExperimentSearch,
   type RunDoc,
 } from '@ledgerflow/domain-tracking';
-import type { ReadModelReader } from '@ledgerflow/projections';
-import { READ_MODEL_READER } from './tokens.js';
-import { EXPERIMENTS, RUNS } from './tracking.projection.js';
+import type { ProjectionRunner, ReadModelReader } from '@ledgerflow/projections';
+import { runStream } from '@ledgerflow/domain-tracking';
+import { PROJECTION_RUNNER, READ_MODEL_READER } from './tokens.js';
+import { EXPERIMENTS, RUNS, trackingProjection } from './tracking.projection.js';
+
+const trackingProjectionName = trackingProjection.name;
 
 /** The read side of tracking: answers from the read models only. */
 @Injectable()
 export class TrackingQueries {
-  constructor(@Inject(READ_MODEL_READER) private readonly reader: ReadModelReader) {}
+  constructor(
+    @Inject(READ_MODEL_READER) private readonly reader: ReadModelReader,
+    @Inject(PROJECTION_RUNNER) private readonly projections: ProjectionRunner,
+  ) {}
 
   async experiment(id: string): Promise<ExperimentDoc> {
     const doc = await this.reader.get<ExperimentDoc>(EXPERIMENTS, id);
@@ -42,8 +48,17 @@ export class TrackingQueries {
     );
   }
 
+  /**
+   * A run as the tracking read model shows it. While a write was answered ahead of the read
+   * models (readYourWrites gave up waiting), the run is rebuilt from its own stream instead, so the
+   * answer to that write (runs/create returns the run) and reads right after it show the run; its
+   * latest metrics then come from the run's own stream only (not from gRPC-ingested batches).
+   */
   async run(runId: string): Promise<RunDoc> {
-    const doc = await this.reader.get<RunDoc>(RUNS, runId);
+    const reader = this.projections.behind()
+      ? await this.projections.viewOfStreams(trackingProjectionName, [runStream(runId)])
+      : this.reader;
+    const doc = await reader.get<RunDoc>(RUNS, runId);
     if (doc === undefined) throw notFound(`Run with id=${runId} not found`);
     return doc;
   }

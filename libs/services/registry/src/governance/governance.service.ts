@@ -211,7 +211,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
       },
       meta,
     );
-    await this.projections.waitFor(result.lastPosition);
+    await this.projections.readYourWrites(result.lastPosition);
   }
 
   /** Policies can be changed by admins when identity knows the caller; by anyone with auth off. */
@@ -278,7 +278,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
       },
       meta,
     );
-    await this.projections.waitFor(result.lastPosition);
+    await this.projections.readYourWrites(result.lastPosition);
     const doc = await this.reader.get<TransitionRequestDoc>(TRANSITION_REQUESTS, requestId);
     if (doc === undefined) throw new Error(`transition request ${requestId} missing after create`);
     return doc;
@@ -300,7 +300,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
     const p = await this.effectivePolicy(m);
     const stream = transitionRequestStream(m.modelId, version, target);
     const expired = await this.expireIfDue(stream, meta);
-    if (expired !== undefined) await this.projections.waitFor(expired);
+    if (expired !== undefined) await this.projections.readYourWrites(expired);
     const who = await this.principal(meta.actor, p.policy);
     authorizeApprover(p, target, who);
     let completes = false;
@@ -354,7 +354,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
       [requestCmd, modelCmd] as AggregateCommand<unknown, unknown, DomainEvent>[],
       meta,
     );
-    await this.projections.waitFor(result.lastPosition);
+    await this.projections.readYourWrites(result.lastPosition);
     const doc = await this.reader.get<TransitionRequestDoc>(TRANSITION_REQUESTS, requestId);
     if (doc === undefined) throw new Error(`transition request ${requestId} missing after approve`);
     return { request: doc, applied: doc.status === 'applied' };
@@ -371,7 +371,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
     const p = await this.effectivePolicy(m);
     const stream = transitionRequestStream(m.modelId, version, target);
     const expired = await this.expireIfDue(stream, meta);
-    if (expired !== undefined) await this.projections.waitFor(expired);
+    if (expired !== undefined) await this.projections.readYourWrites(expired);
     authorizeApprover(p, target, await this.principal(meta.actor, p.policy));
     return this.closeRequest(
       stream,
@@ -390,7 +390,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
     const m = await this.model(name);
     const stream = transitionRequestStream(m.modelId, version, target);
     const expired = await this.expireIfDue(stream, meta);
-    if (expired !== undefined) await this.projections.waitFor(expired);
+    if (expired !== undefined) await this.projections.readYourWrites(expired);
     const { state } = await this.aggregates.load(userStream(meta.actor), userDecider);
     return this.closeRequest(
       stream,
@@ -414,7 +414,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
       { stream, decider: transitionRequestDecider, command },
       meta,
     );
-    await this.projections.waitFor(result.lastPosition);
+    await this.projections.readYourWrites(result.lastPosition);
     const doc = await this.reader.get<TransitionRequestDoc>(
       TRANSITION_REQUESTS,
       state.open?.requestId ?? '',
@@ -444,7 +444,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
           (await this.expireIfDue(transitionRequestStream(r.modelId, r.version, r.target), meta)) ??
             0,
         );
-    if (last > 0) await this.projections.waitFor(last);
+    if (last > 0) await this.projections.readYourWrites(last);
     return (await this.reader.find<TransitionRequestDoc>(TRANSITION_REQUESTS, 'versionKey', key))
       .filter((r) => r.status === 'open')
       .sort((a, b) => a.createdAt - b.createdAt);
@@ -476,7 +476,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
         last = Math.max(last, position);
       }
     }
-    if (last > 0) await this.projections.waitFor(last);
+    if (last > 0) await this.projections.readYourWrites(last);
     return n;
   }
 
@@ -507,7 +507,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
       },
       meta,
     );
-    await this.projections.waitFor(result.lastPosition);
+    await this.projections.readYourWrites(result.lastPosition);
     return this.comment(commentId);
   }
 
@@ -539,7 +539,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
       },
       meta,
     );
-    await this.projections.waitFor(result.lastPosition);
+    await this.projections.readYourWrites(result.lastPosition);
     return this.comment(commentId);
   }
 
@@ -562,7 +562,7 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
       },
       meta,
     );
-    await this.projections.waitFor(result.lastPosition);
+    await this.projections.readYourWrites(result.lastPosition);
   }
 
   async listComments(name: string, version: number): Promise<VersionCommentDoc[]> {
