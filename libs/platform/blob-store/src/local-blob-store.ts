@@ -84,7 +84,7 @@ function writeHashed(
     let writing = false;
     let ended = false;
     let paused = false;
-    let failure: { error: unknown } | undefined;
+    let failure: { error: Error } | undefined;
     let settled = false;
     // an fdatasync every EARLY_SYNC_BYTES, beside the writes: the disk takes the file as it
     // comes, so the fsync before the rename waits for the last stretch only, not the whole file
@@ -115,7 +115,7 @@ function writeHashed(
     };
 
     const fail = (error: unknown): void => {
-      failure ??= { error };
+      failure ??= { error: error instanceof Error ? error : new Error(String(error)) };
       if (!body.destroyed) body.destroy();
       settle();
     };
