@@ -9,7 +9,8 @@
 #      processes, nginx in front) on its own ports and run dir, and runs the official MLflow client's
 #      tracking, artifact and registry suites (tests/python) against the nginx URL;
 #   4. runs the distributed e2e specs (apps/cli/src/*.distributed.spec.ts: fault tests and a replay
-#      of the cluster's logs compared with an embedded replay), which start their own clusters;
+#      of the cluster's logs compared with an embedded replay; auth on, identity over gRPC, with the
+#      MLflow client's auth suite against that cluster's nginx URL), which start their own clusters;
 #   5. stops the cluster and deletes its data (kept, with the services' logs, when a step failed).
 #
 # Options: --keep (leave the cluster running), --only contracts|python|faults. Extra arguments

@@ -23,6 +23,9 @@
 #   LEDGERFLOW_CLUSTER_MONGO_PORT (27118), LEDGERFLOW_CLUSTER_KAFKA_PORT (19092, controller +1),
 #   LEDGERFLOW_CLUSTER_S3_PORT (18333, SeaweedFS base port +100)
 # Services are started from dist/ (node tools/build.mjs first; `npm run dev:distributed` does both).
+# Service-to-service calls carry LEDGERFLOW_SERVICE_TOKEN: taken from the environment, else generated
+# once into <run-dir>/service-token. Auth: set LEDGERFLOW_AUTH=basic (and LEDGERFLOW_ADMIN_PASSWORD)
+# in the environment of `up`; registry-governance checks credentials for every service.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,6 +55,12 @@ S3_PORT="${LEDGERFLOW_CLUSTER_S3_PORT:-18333}"
 S3_BASE_PORT="${LEDGERFLOW_CLUSTER_S3_BASE_PORT:-$((S3_PORT + 100))}"
 S3_ACCESS_KEY="${LEDGERFLOW_S3_TEST_ACCESS_KEY:-ledgerflow-test}"
 S3_SECRET_KEY="${LEDGERFLOW_S3_TEST_SECRET_KEY:-ledgerflow-test-secret}"
+if [[ -z "${LEDGERFLOW_SERVICE_TOKEN:-}" ]]; then
+  if [[ ! -s "$RUN/service-token" ]]; then
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RUN/service-token")
+  fi
+  LEDGERFLOW_SERVICE_TOKEN="$(cat "$RUN/service-token")"
+fi
 
 http_port() {
   case "$1" in
@@ -90,6 +99,7 @@ LEDGERFLOW_S3_ENDPOINT=http://127.0.0.1:${S3_PORT}
 LEDGERFLOW_S3_BUCKET=ledgerflow-artifacts
 LEDGERFLOW_S3_ACCESS_KEY=${S3_ACCESS_KEY}
 LEDGERFLOW_S3_SECRET_KEY=${S3_SECRET_KEY}
+LEDGERFLOW_SERVICE_TOKEN=${LEDGERFLOW_SERVICE_TOKEN}
 EOF
 }
 
@@ -237,7 +247,7 @@ case "$cmd" in
     start_service "$only"
     ;;
   *)
-    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

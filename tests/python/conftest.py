@@ -213,7 +213,14 @@ AUTH_ADMIN_PASSWORD = "pytest-admin-password-1"
 
 @pytest.fixture(scope="session")
 def ledgerflow_auth_server(request: pytest.FixtureRequest):
-    """A second server with auth on (LEDGERFLOW_AUTH=basic, admin `admin`), started on first use."""
+    """A second server with auth on (LEDGERFLOW_AUTH=basic, admin `admin`), started on first use.
+
+    LEDGERFLOW_TEST_AUTH_URL names one already running instead (e.g. a cluster's nginx URL with
+    auth on and LEDGERFLOW_ADMIN_PASSWORD=AUTH_ADMIN_PASSWORD)."""
+    external = os.environ.get("LEDGERFLOW_TEST_AUTH_URL")
+    if external:
+        yield _external_server(external)
+        return
     (ROOT / "tmp").mkdir(exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="pytest-ledgerflow-auth-", dir=ROOT / "tmp"))
     log = tmp / "server.log"

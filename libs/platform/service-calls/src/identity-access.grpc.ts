@@ -18,6 +18,8 @@ const SERVICE = 'ledgerflow.identity.v1.IdentityAccessService';
 
 /** Deadline of one identity call: a request waits at most this long before its 503. */
 export const IDENTITY_CALL_DEADLINE_MS = 5000;
+/** Longest wait between reconnection attempts to an unreachable identity service. */
+export const RECONNECT_BACKOFF_MAX_MS = 2000;
 
 function resourceType(raw: string): GrantResourceType {
   if (raw === 'experiment' || raw === 'registered_model') return raw;
@@ -38,11 +40,13 @@ export class GrpcIdentityAccess implements IdentityAccess {
     /** LEDGERFLOW_SERVICE_TOKEN, sent with every call. */
     serviceToken?: string,
   ) {
-    this.client = new v1.IdentityAccessServiceClient(
-      address,
-      grpc.credentials.createInsecure(),
-      serviceCallOptions(serviceToken),
-    );
+    this.client = new v1.IdentityAccessServiceClient(address, grpc.credentials.createInsecure(), {
+      ...serviceCallOptions(serviceToken),
+      // every request waits on identity: after an outage, reconnect within seconds, not grpc-js's
+      // default back-off of up to two minutes
+      'grpc.initial_reconnect_backoff_ms': 500,
+      'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MAX_MS,
+    });
   }
 
   async authenticate(
