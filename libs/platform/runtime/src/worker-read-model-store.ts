@@ -145,6 +145,10 @@ export class WorkerReadModelStore implements ReadModelStore {
     if (worker !== undefined && this.failure === undefined) {
       // after every batch already sent: the worker answers requests in order
       await this.request(worker, { op: 'close' }).catch(() => undefined);
+      // it has closed its databases and leaves by itself (writing a --cpu-prof profile, if any)
+      const timer = setTimeout(() => void worker.terminate(), 2000);
+      await this.exited;
+      clearTimeout(timer);
     }
     await worker?.terminate();
     await this.exited;
