@@ -255,11 +255,18 @@ describe('auth in distributed mode (identity over gRPC)', () => {
   it('fails closed with 503 and Retry-After while identity is down; works again once it is back', async () => {
     const dave = basic('dave', PW);
     await ok('users/create', ADMIN, { username: 'dave', password: PW });
+    // alice's credentials are cached by tracking (for 2 s); her search still needs her grants
+    expect((await mlflow('experiments/search', alice, { max_results: 1 })).status).toBe(200);
     const pid = Number(
       readFileSync(path.join(cluster.runDir, 'pids', 'registry-governance.pid'), 'utf8'),
     );
     process.kill(pid, 'SIGKILL');
     await sleep(500);
+    // whether her authentication came from the cache (then the grants lookup fails) or not
+    const search = await mlflow('experiments/search', alice, { max_results: 1 });
+    expect(search.status).toBe(503);
+    expect(search.headers.get('retry-after')).toBe('5');
+    expect(search.json['error_code']).toBe('TEMPORARILY_UNAVAILABLE');
     // dave was never seen by tracking: nothing cached, identity cannot be asked
     const res = await mlflow('experiments/search', dave, { max_results: 1 });
     expect(res.status).toBe(503);

@@ -46,6 +46,8 @@ export class MlflowExceptionFilter implements ExceptionFilter {
       status = 500;
       body = { error_code: 'INTERNAL_ERROR', message: 'Internal server error' };
     }
+    // a peer (another service, identity) cannot answer now: MLflow's client honours Retry-After
+    if (status === 503) void reply.header('retry-after', '5');
     void reply.code(status).header('content-type', 'application/json').send(JSON.stringify(body));
   }
 }
