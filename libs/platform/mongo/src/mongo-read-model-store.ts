@@ -31,6 +31,13 @@ import type { MongoHandle, MongoTarget } from './mongo-connection.js';
 export interface MongoReadModelStoreOptions extends MongoTarget {
   /** How long an operation keeps retrying while the server is unreachable; default 60 s. */
   readonly retryForMs?: number;
+  /**
+   * Called once per batch this store commits that changes documents, after they and their index
+   * buckets are written and before the batch's checkpoint moves: the gap a crash may fall into. For fault injection
+   * (LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE kills the process here); not called for batches
+   * redone at recovery.
+   */
+  readonly onBatchWritten?: (projection: string, seq: number, position: number) => void;
 }
 
 /** A read-model document as stored: the JSON text readers parse, and its indexed scalars as `i_<field>`. */
@@ -201,6 +208,7 @@ export class MongoReadModelStore implements ReadModelStore {
     private readonly checkpoints: Model<CheckpointRecord>,
     private readonly commits: Collection<CommitRecord>,
     private readonly retryForMs: number | undefined,
+    private readonly onBatchWritten: MongoReadModelStoreOptions['onBatchWritten'],
   ) {
     this.reader = this.createReader();
   }
@@ -213,7 +221,14 @@ export class MongoReadModelStore implements ReadModelStore {
       const checkpoints = db.model<CheckpointRecord>('ReadModelCheckpoint', checkpointSchema);
       const commits = handle.db.collection<CommitRecord>(COMMITS);
       await commits.createIndex({ name: 1, seq: 1 }, { name: 'name_seq' });
-      return new MongoReadModelStore(handle, connection, checkpoints, commits, options.retryForMs);
+      return new MongoReadModelStore(
+        handle,
+        connection,
+        checkpoints,
+        commits,
+        options.retryForMs,
+        options.onBatchWritten,
+      );
     } catch (error) {
       await handle.release();
       throw error;
@@ -493,11 +508,21 @@ export class MongoReadModelStore implements ReadModelStore {
         );
       }
     });
-    await this.retrying(() => this.redo(record));
+    let written = false;
+    await this.retrying(() =>
+      this.redo(record, () => {
+        if (written || changes.length === 0) return;
+        written = true;
+        this.onBatchWritten?.(projection.name, seq, position);
+      }),
+    );
   }
 
-  /** Applies a committed record's final states, moves the checkpoint, forgets the record. Idempotent. */
-  private async redo(record: CommitRecord): Promise<void> {
+  /**
+   * Applies a committed record's final states, moves the checkpoint, forgets the record. Idempotent.
+   * `written` runs between the documents and the checkpoint.
+   */
+  private async redo(record: CommitRecord, written?: () => void): Promise<void> {
     let changes = record.changes;
     if ((record.parts ?? 0) > 0) {
       const parts = await this.commits
@@ -533,6 +558,7 @@ export class MongoReadModelStore implements ReadModelStore {
       await this.collection(collection).bulkWrite(ops, { ordered: true });
     }
     await this.redoBuckets(changes);
+    written?.();
     await this.checkpoints
       .updateOne(
         { _id: record.name },

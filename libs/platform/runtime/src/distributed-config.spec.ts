@@ -55,9 +55,23 @@ describe('distributed configuration', () => {
     [{ ...base, LEDGERFLOW_REGISTRY_GRPC_ADDRESS: 'registry' }, /LEDGERFLOW_REGISTRY_GRPC_ADDRESS/],
     [{ ...base, LEDGERFLOW_SERVICE_CALL_DEADLINE_MS: '0' }, /LEDGERFLOW_SERVICE_CALL_DEADLINE_MS/],
     [{ ...base, LEDGERFLOW_LOG_POLL_MS: 'soon' }, /LEDGERFLOW_LOG_POLL_MS/],
+    [{ ...base, LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE: 'metrics' }, /test-only fault/],
+    [{ ...base, LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE: 'metrics:0' }, /test-only fault/],
   ])('refuses a bad setting, naming it (%#)', (env, message) => {
     expect(() => loadDistributedConfig(env, 'tracking-ingest')).toThrow(ConfigError);
     expect(() => loadDistributedConfig(env, 'tracking-ingest')).toThrow(message);
+  });
+
+  it('arms the test-only kill-after-read-model-write fault only when its variable is set', () => {
+    expect(loadDistributedConfig(base, 'tracking-ingest')).not.toHaveProperty(
+      'faultKillAfterReadModelWrite',
+    );
+    expect(
+      loadDistributedConfig(
+        { ...base, LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE: 'outbox:tracking:3' },
+        'tracking-ingest',
+      ).faultKillAfterReadModelWrite,
+    ).toEqual({ projection: 'outbox:tracking', batch: 3 });
   });
 
   it('reads the service addresses alone for a service run in embedded mode', () => {

@@ -32,6 +32,12 @@ export interface DistributedConfig extends ServiceAddresses {
   readonly serviceGrpcPort: number;
   /** How often subscriptions and the outbox re-read the log for appends of other processes. */
   readonly logPollMs: number;
+  /**
+   * TEST-ONLY FAULT (LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE=<read model>:<n>): the process
+   * SIGKILLs itself after writing the documents of its n-th batch of that read model and before
+   * moving its checkpoint. Absent unless that variable is set; never set it in production.
+   */
+  readonly faultKillAfterReadModelWrite?: { readonly projection: string; readonly batch: number };
 }
 
 export function modeOf(env: Env): LedgerflowMode {
@@ -100,7 +106,22 @@ export function loadDistributedConfig(env: Env, service: string): DistributedCon
       DEFAULT_SERVICE_GRPC_PORTS[service] ?? 0,
     ),
     logPollMs: positive('LEDGERFLOW_LOG_POLL_MS', env['LEDGERFLOW_LOG_POLL_MS'], 2000),
+    ...faultKillAfterReadModelWrite(env['LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE']),
   };
+}
+
+/** LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE=<read model>:<n> (test-only fault injection). */
+function faultKillAfterReadModelWrite(
+  raw: string | undefined,
+): Pick<DistributedConfig, 'faultKillAfterReadModelWrite'> {
+  if (raw === undefined || raw === '') return {};
+  const match = /^([\w:.-]+):(\d+)$/.exec(raw);
+  const batch = Number(match?.[2]);
+  if (match === null || batch < 1 || !Number.isSafeInteger(batch))
+    throw new ConfigError(
+      `LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE (a test-only fault) must be <read model>:<n>, n >= 1, got '${raw}'`,
+    );
+  return { faultKillAfterReadModelWrite: { projection: match[1]!, batch } };
 }
 
 function positive(name: string, raw: string | undefined, fallback: number): number {

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import type { Clock } from '@ledgerflow/contracts';
 import { AggregateStore, systemClock } from '@ledgerflow/event-store';
 import {
@@ -59,6 +60,32 @@ async function retrying<T>(
 }
 
 /**
+ * The test-only fault LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE=<read model>:<n>: SIGKILL this
+ * process once the documents of the n-th batch of that read model are written and before its
+ * checkpoint moves (the read-model store's crash gap). Says so on stderr, synchronously, first.
+ */
+function killAfterReadModelWrite(
+  fault: DistributedConfig['faultKillAfterReadModelWrite'],
+  log: (message: string) => void,
+): { onBatchWritten?: (projection: string, seq: number, position: number) => void } {
+  if (fault === undefined) return {};
+  log(
+    `TEST-ONLY FAULT ARMED (LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE): this process kills itself after writing batch ${fault.batch} of read model '${fault.projection}'`,
+  );
+  let batches = 0;
+  return {
+    onBatchWritten: (projection, seq, position) => {
+      if (projection !== fault.projection || (batches += 1) < fault.batch) return;
+      writeSync(
+        2,
+        `[ledgerflow] test-only fault: SIGKILL after writing read model '${projection}' commit ${seq} (log position ${position}), before its checkpoint\n`,
+      );
+      process.kill(process.pid, 'SIGKILL');
+    },
+  };
+}
+
+/**
  * Opens one service's distributed adapters: a MongoDB database holding its event log (commit
  * documents, unique (stream, revision)) and its read models, a projection runner catching the
  * read models up from the log, and an outbox that publishes the log to Kafka topic
@@ -84,7 +111,10 @@ export async function openDistributedPlatform(
   );
   let readModels: MongoReadModelStore;
   try {
-    readModels = await MongoReadModelStore.open(target);
+    readModels = await MongoReadModelStore.open({
+      ...target,
+      ...killAfterReadModelWrite(config.faultKillAfterReadModelWrite, log),
+    });
   } catch (e) {
     await eventStore.close();
     throw e;
