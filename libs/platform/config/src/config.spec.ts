@@ -32,6 +32,16 @@ describe('loadConfig', () => {
 });
 
 describe('loadConfig auth settings', () => {
+  it('reads the trusted proxies whose X-Forwarded-For names the client', () => {
+    expect(loadConfig({}).auth.trustedProxies).toBeUndefined();
+    expect(
+      loadConfig({ LEDGERFLOW_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8,::1' }).auth.trustedProxies,
+    ).toEqual(['127.0.0.1', '10.0.0.0/8', '::1']);
+    expect(() => loadConfig({ LEDGERFLOW_TRUSTED_PROXIES: 'nginx' })).toThrow(
+      /LEDGERFLOW_TRUSTED_PROXIES/,
+    );
+  });
+
   it('is off by default with READ as default permission and MANAGE for creators', () => {
     expect(loadConfig({}).auth).toMatchObject({
       mode: 'off',

@@ -49,6 +49,11 @@ export interface AuthSettings {
   /** Failed logins per user name and per client address within the window before 429. */
   readonly maxFailedLogins: number;
   readonly failedLoginWindowMs: number;
+  /**
+   * Proxies (IPs or CIDRs, LEDGERFLOW_TRUSTED_PROXIES) whose X-Forwarded-For names the client:
+   * behind nginx, the failed-login limit per address counts each client, not nginx.
+   */
+  readonly trustedProxies?: readonly string[];
 }
 
 /** Flow-control limits of the gRPC metric ingest. */
@@ -144,7 +149,23 @@ function loadAuth(env: Env): AuthSettings {
         env['LEDGERFLOW_AUTH_FAILED_LOGIN_WINDOW_SECONDS'],
         60,
       ) * 1000,
+    ...trustedProxies(env['LEDGERFLOW_TRUSTED_PROXIES']),
   };
+}
+
+/** LEDGERFLOW_TRUSTED_PROXIES: comma-separated IPv4/IPv6 addresses or CIDR ranges. */
+function trustedProxies(raw: string | undefined): { trustedProxies?: readonly string[] } {
+  if (raw === undefined || raw.trim() === '') return {};
+  const list = raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  for (const p of list)
+    if (!/^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)(?:\/\d{1,3})?$/.test(p))
+      throw new ConfigError(
+        `LEDGERFLOW_TRUSTED_PROXIES must list IP addresses or CIDR ranges, got '${p.slice(0, 60)}'`,
+      );
+  return { trustedProxies: list };
 }
 
 /** Reads configuration from CLI overrides, then env (LEDGERFLOW_*, and PORT), then defaults. */

@@ -31,8 +31,11 @@ export async function createHttpApp(
   accessControl: () => AccessControl | undefined = () => undefined,
   /** Installs more hooks on the Fastify instance before any route (e.g. request telemetry). */
   beforeRoutes?: (instance: FastifyInstance) => void,
+  /** Proxies whose X-Forwarded-For gives the client's address (LEDGERFLOW_TRUSTED_PROXIES). */
+  trustedProxies?: readonly string[],
 ): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
+    ...(trustedProxies === undefined ? {} : { trustProxy: [...trustedProxies] }),
     bodyLimit: MAX_JSON_BODY_BYTES,
     routerOptions: { maxParamLength: 4096 },
     clientErrorHandler: clientErrorHandler(() => accessControl()?.enabled === true),

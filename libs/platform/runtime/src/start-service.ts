@@ -205,6 +205,7 @@ export async function startService(
       config.logLevel,
       () => access,
       (instance) => installHttpTelemetry(instance, { metrics }),
+      config.auth.trustedProxies,
     );
     access = accessControlOf(app, config);
     await app.listen({ host: config.host, port: config.port });
@@ -359,6 +360,7 @@ async function startDistributedService(
       config.logLevel,
       () => access,
       (instance) => installHttpTelemetry(instance, { metrics: platform.metrics }),
+      config.auth.trustedProxies,
     );
     access = accessControlOf(app, config);
     await app.listen({ host: config.host, port: config.port });
