@@ -196,6 +196,21 @@ describe('auth in distributed mode (identity over gRPC)', () => {
     ).toBe(200);
     expect(await stream(bob, runId, 'g5')).toBe(0);
 
+    // registry-governance resolves the run over gRPC (service calls carry the service token)
+    await ok('registered-models/create', alice, { name: 'auth-distributed-model' });
+    const version = await ok('model-versions/create', alice, {
+      name: 'auth-distributed-model',
+      source: `runs:/${runId}/model`,
+      run_id: runId,
+    });
+    expect(version['model_version']).toMatchObject({ run_id: runId, version: '1' });
+    const bobVersion = await mlflow('model-versions/create', bob, {
+      name: 'auth-distributed-model',
+      source: `runs:/${runId}/model`,
+      run_id: runId,
+    });
+    expect(bobVersion.status).toBe(403);
+
     // searches on tracking filter with the grants asked of identity: carol (READ default) sees it
     const found = await ok('experiments/search', basic('carol', PW), { max_results: 100 });
     expect(
