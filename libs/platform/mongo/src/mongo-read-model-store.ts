@@ -108,6 +108,23 @@ const COMMITS = 'rm_commits';
 /** Changes per commit record, in JSON characters: well below MongoDB's 16 MB document limit. */
 const MAX_PART_CHARS = 8 * 1024 * 1024;
 /**
+ * Statements per update command. FerretDB 1.24 (SQLite handler) keeps one pooled connection per
+ * statement of an `update` command until the command ends, from a pool of 100 per database: a
+ * bulk write of ~100 replaceOne/updateOne statements waits forever for a connection and wedges
+ * the whole database (every later operation on it waits too). Small commands stay far below.
+ */
+const MAX_STATEMENTS_PER_COMMAND = 16;
+
+/** `bulkWrite` in ordered commands of at most MAX_STATEMENTS_PER_COMMAND statements. */
+async function bulkWriteInChunks<T extends object>(
+  collection: Collection<T>,
+  ops: readonly AnyBulkWriteOperation<T>[],
+): Promise<void> {
+  for (let i = 0; i < ops.length; i += MAX_STATEMENTS_PER_COMMAND) {
+    await collection.bulkWrite(ops.slice(i, i + MAX_STATEMENTS_PER_COMMAND), { ordered: true });
+  }
+}
+/**
  * Applied commit records kept per projection as claims (see redo). Every batch reads and prunes
  * the projection's records, and a MongoDB-wire server without index pushdown (FerretDB on SQLite)
  * scans them all: at 1000 per projection that scan alone took over a second per batch on a busy
@@ -555,7 +572,7 @@ export class MongoReadModelStore implements ReadModelStore {
       });
     }
     for (const [collection, ops] of byCollection) {
-      await this.collection(collection).bulkWrite(ops, { ordered: true });
+      await bulkWriteInChunks(this.collection(collection), ops);
     }
     await this.redoBuckets(changes);
     written?.();
@@ -623,15 +640,16 @@ export class MongoReadModelStore implements ReadModelStore {
       }
     }
     for (const [c, buckets] of pulls) {
-      await this.handle.db.collection<BucketDoc>(bucketCollection(c)).bulkWrite(
+      await bulkWriteInChunks(
+        this.handle.db.collection<BucketDoc>(bucketCollection(c)),
         [...buckets].map(([key, ids]) => ({
           updateOne: { filter: { _id: key }, update: { $pullAll: { ids } } },
         })),
-        { ordered: true },
       );
     }
     for (const [c, buckets] of adds) {
-      await this.handle.db.collection<BucketDoc>(bucketCollection(c)).bulkWrite(
+      await bulkWriteInChunks(
+        this.handle.db.collection<BucketDoc>(bucketCollection(c)),
         [...buckets].map(([key, ids]) => ({
           updateOne: {
             filter: { _id: key },
@@ -639,7 +657,6 @@ export class MongoReadModelStore implements ReadModelStore {
             upsert: true,
           },
         })),
-        { ordered: true },
       );
     }
   }
