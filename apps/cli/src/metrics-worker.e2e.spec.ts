@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,23 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** Whether dist/ was built after the last change to any TypeScript source under apps/ and libs/. */
+function distIsFresh(): boolean {
+  const built = path.join(repoRoot, 'dist/libs/platform/runtime/src/read-model-worker.js');
+  if (!existsSync(built)) return false;
+  const builtAt = statSync(built).mtimeMs;
+  const newer = (dir: string): boolean =>
+    readdirSync(dir, { withFileTypes: true }).some((e) => {
+      if (e.name === 'node_modules' || e.name.startsWith('.')) return false;
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) return newer(p);
+      return (
+        e.name.endsWith('.ts') && !e.name.endsWith('.spec.ts') && statSync(p).mtimeMs > builtAt
+      );
+    });
+  return !newer(path.join(repoRoot, 'libs')) && !newer(path.join(repoRoot, 'apps'));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -107,9 +124,13 @@ describe('metric history on a worker thread (compiled server)', () => {
   });
 
   beforeAll(async () => {
-    execFileSync(process.execPath, [path.join(repoRoot, 'tools/build.mjs'), '--quiet'], {
-      cwd: repoRoot,
-    });
+    // `npm test` builds first; build here only when dist/ is older than the sources (a second
+    // build racing another spec's build could swap dist/ under a starting server)
+    if (!distIsFresh()) {
+      execFileSync(process.execPath, [path.join(repoRoot, 'tools/build.mjs'), '--quiet'], {
+        cwd: repoRoot,
+      });
+    }
     dataDir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-metrics-worker-'));
     httpPort = await freePort();
     grpcPort = await freePort();

@@ -20,6 +20,22 @@ export const RUN_IDS = Symbol.for('ledgerflow.RunIds');
 export const EVENT_IDS = Symbol.for('ledgerflow.EventIds');
 /** The injected Clock (from @ledgerflow/contracts): the wall clock, or a test's FakeClock. */
 export const CLOCK = Symbol.for('ledgerflow.Clock');
+/** Optional ReadModelLag: provided where read models can fall behind writers that do not wait. */
+export const READ_MODEL_LAG = Symbol.for('ledgerflow.ReadModelLag');
+
+/**
+ * Bounds how far read models may trail the log behind writers that acknowledge without waiting
+ * for them (gRPC ingest). Embedded mode applies the metric history on a worker thread, which a
+ * fast writer could otherwise outrun without limit, leaving live views ever further behind.
+ */
+export interface ReadModelLag {
+  /**
+   * Resolves once every read model is within the allowed lag of `position` (at once when it is
+   * already; also, never rejecting, when a read model has failed or the wait times out: the
+   * writer's own work is done and durable, this only paces it).
+   */
+  within(position: number): Promise<void>;
+}
 
 /** The ports every mode provides (embedded: SQLite; distributed: MongoDB). */
 export interface PlatformPorts {
@@ -28,6 +44,8 @@ export interface PlatformPorts {
   readonly projections: ProjectionRunner;
   readonly aggregates: AggregateStore;
   readonly clock: Clock;
+  /** Embedded mode: how writers that do not wait for read models are paced (READ_MODEL_LAG). */
+  readonly readModelLag?: ReadModelLag;
 }
 
 /** Provides the platform ports to every feature module, plus /health, /ready and /version. */
@@ -55,6 +73,9 @@ export class PlatformModule {
         { provide: RUN_IDS, useValue: uuidHexIds },
         { provide: EVENT_IDS, useValue: { next: () => randomUUID() } },
         { provide: CLOCK, useValue: platform.clock },
+        ...(platform.readModelLag === undefined
+          ? []
+          : [{ provide: READ_MODEL_LAG, useValue: platform.readModelLag }]),
       ],
       exports: [
         LEDGERFLOW_CONFIG,
@@ -66,6 +87,7 @@ export class PlatformModule {
         RUN_IDS,
         EVENT_IDS,
         CLOCK,
+        ...(platform.readModelLag === undefined ? [] : [READ_MODEL_LAG]),
       ],
     };
   }

@@ -35,7 +35,7 @@ import {
   type AggregateStore,
   type EventStore,
 } from '@ledgerflow/event-store';
-import { RUN_IDS } from '../tokens.js';
+import { READ_MODEL_LAG, RUN_IDS, type ReadModelLag } from '../tokens.js';
 import type { IdGenerator } from '@ledgerflow/contracts';
 import { TrackingCommands } from '../tracking.commands.js';
 import { TrackingQueries } from '../tracking.queries.js';
@@ -177,8 +177,9 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
     @Inject(TrackingQueries) private readonly queries: TrackingQueries,
     @Inject(RUN_IDS) private readonly runIds: IdGenerator,
     @Optional() @Inject(ACCESS_CONTROL) private readonly access?: AccessControl,
+    @Optional() @Inject(READ_MODEL_LAG) lag?: ReadModelLag,
   ) {
-    this.ingest = new MetricIngest(events, aggregates, config.ingest);
+    this.ingest = new MetricIngest(events, aggregates, config.ingest, undefined, lag);
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -15,6 +15,7 @@ import {
   type EventStore,
 } from '@ledgerflow/event-store';
 import { runWithExperiment } from '../run-facts.js';
+import type { ReadModelLag } from '../tokens.js';
 import { IngestFlowControl } from './flow-control.js';
 
 /** gRPC status codes used here. */
@@ -96,6 +97,8 @@ export class MetricIngest {
     private readonly aggregates: AggregateStore,
     private readonly limits: IngestLimits,
     private readonly now: () => number = Date.now,
+    /** Paces acks to the read models (embedded: the metric history's worker thread). */
+    private readonly lag?: ReadModelLag,
   ) {
     this.flow = new IngestFlowControl(limits);
   }
@@ -112,6 +115,9 @@ export class MetricIngest {
       const result = await this.events.append(ingestStream(b.clientId), 'any', [
         { ...prepared.event, metadata },
       ]);
+      // durable now; holding the batch's flow-control slot until the read models are close keeps
+      // a client that outruns them from leaving live views ever further behind (back-pressure)
+      await this.lag?.within(result.lastPosition);
       return {
         clientBatchId: b.clientBatchId,
         sequence: result.lastPosition,
