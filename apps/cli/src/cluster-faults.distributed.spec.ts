@@ -6,7 +6,8 @@ import {
   SqliteReadModelStore,
 } from '@ledgerflow/projections';
 import { SERVICES } from '@ledgerflow/service-embedded';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { MongoClient } from 'mongodb';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -194,24 +195,112 @@ describe('distributed cluster under faults', () => {
     }
   }, 900_000);
 
-  // Quarantined (2026-11-29): in one of two CI runs tracking-ingest did not reconnect to a restarted
-  // FerretDB within 120 s (readiness: "mongodb: no answer within 10000 ms"). Open under issue 8;
-  // run it with LEDGERFLOW_FAULT_MONGO_RESTART=1 until the reconnect is fixed.
-  const mongoRestart = process.env['LEDGERFLOW_FAULT_MONGO_RESTART'] === '1' ? it : it.skip;
-  mongoRestart(
-    'survives the MongoDB-wire server restarted mid-workload',
-    async () => {
-      const w = new Workload(cluster.url);
-      w.start('fault-mongo');
-      await sleep(8000);
-      await cluster.engine('ferretdb.sh', 'stop');
-      await sleep(5000);
-      await cluster.up(); // starts the engine again on the same data
-      await sleep(5000);
-      await w.stop();
-      await w.check();
-      await expectReplayEqual(cluster);
-    },
-    900_000,
-  );
+  /**
+   * A projection consumer killed between its read-model write and its checkpoint. The MongoDB
+   * read-model store commits a batch without transactions, in steps: (1) one insert of a commit
+   * record holding every changed document's final state (the commit point), (2) the documents,
+   * one bulk write per collection, then their index buckets, (3) the checkpoint, (4) the record
+   * shrinks to a claim. The dangerous point is inside (2): the read model already shows part of
+   * the batch (here the 'metrics' segments) while the rest (the series documents that say those
+   * points exist) and the checkpoint do not. A consumer that trusted the documents and moved its
+   * checkpoint on would keep the torn batch for good (points stored but never counted); one that
+   * resumed from the checkpoint would re-apply the events over a half-written state, which is safe
+   * only as long as every projection is an idempotent state function. The store must redo the
+   * commit record (final states) and then move the checkpoint.
+   *
+   * The kill hits a batch no client will send again: 'metrics' is dropped (as in "rebuild read
+   * models", docs/operations.md) while tracking-ingest is down, so on start it replays the log in
+   * batches before it listens. (A batch applied for a request in flight would be masked: the
+   * client resends the request after the kill, and the resent points repair a torn batch.) The
+   * test-only fault LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE=metrics:1 makes it SIGKILL itself
+   * at that point of its first batch, while the write workload keeps retrying through nginx; the
+   * test checks the gap is really there, starts the service again and compares every read model
+   * with an embedded replay of the log.
+   */
+  it('survives a projection consumer SIGKILLed between its read-model write and its checkpoint', async () => {
+    const w = new Workload(cluster.url);
+    w.start('fault-checkpoint');
+    await sleep(6000);
+    process.kill(
+      Number(readFileSync(path.join(cluster.runDir, 'pids', 'tracking-ingest.pid'), 'utf8')),
+      'SIGKILL',
+    );
+    while (cluster.serviceAlive('tracking-ingest')) await sleep(100);
+    const client = new MongoClient(cluster.mongoUri);
+    try {
+      const db = client.db('ledgerflow_tracking_ingest');
+      for (const { name } of await db.listCollections({}, { nameOnly: true }).toArray()) {
+        if (name.startsWith('rm_metrics__')) await db.dropCollection(name);
+      }
+      await db.collection<{ _id: string }>('rm_checkpoints').deleteOne({ _id: 'metrics' });
+
+      // starts, replays the log into 'metrics', dies in its first batch (so never gets ready)
+      await expect(
+        cluster.restartService('tracking-ingest', false, {
+          LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE: 'metrics:1',
+        }),
+      ).rejects.toThrow(/tracking-ingest exited/);
+      const log = readFileSync(path.join(cluster.runDir, 'logs', 'tracking-ingest.log'), 'utf8');
+      const fired =
+        /test-only fault: SIGKILL after writing read model 'metrics' commit (\d+) /.exec(log);
+      expect(fired).not.toBeNull();
+
+      // The gap as the kill left it: the batch's first collection is written; the rest and the
+      // checkpoint are not.
+      const checkpoint = await db
+        .collection<{ _id: string }>('rm_checkpoints')
+        .findOne({ _id: 'metrics' });
+      expect(checkpoint).toBeNull();
+      const record = await db
+        .collection<{
+          _id: string;
+          applied?: boolean;
+          changes: { c: string; id: string; json: string | null }[];
+        }>('rm_commits')
+        .findOne({ _id: `metrics#${fired![1]}` });
+      expect(record).not.toBeNull();
+      expect(record!.applied).toBeUndefined();
+      const collections = [...new Set(record!.changes.map((c) => c.c))];
+      expect(collections.length).toBeGreaterThan(1);
+      const firstMissing: string[] = [];
+      let restUnwritten = 0;
+      for (const change of record!.changes) {
+        const stored = await db
+          .collection<{ _id: string; doc: string }>(change.c)
+          .findOne({ _id: change.id });
+        const inPlace = (stored?.doc ?? null) === change.json;
+        if (change.c === collections[0] && !inPlace) firstMissing.push(change.id);
+        if (change.c !== collections[0] && !inPlace) restUnwritten += 1;
+      }
+      expect(firstMissing).toEqual([]);
+      expect(restUnwritten).toBeGreaterThan(0); // torn: the rest of the batch is not there yet
+    } finally {
+      await client.close();
+    }
+
+    await cluster.up(); // tracking-ingest again, without the fault: it finishes the batch first
+    await sleep(3000);
+    await w.stop();
+    expect(w.acked.size).toBeGreaterThan(0);
+    await w.check();
+    await expectReplayEqual(cluster);
+  }, 600_000);
+
+  // Quarantined once (2026-11-29: in one of two CI runs tracking-ingest did not find a restarted
+  // FerretDB within 120 s). The cause was a MongoDB driver wedge: a heartbeat written to a socket
+  // destroyed by the restart, but not yet reported closed, waited forever for 'drain', so the
+  // client's monitor never checked the server again. guardDriverWrites (libs/platform/mongo) fails
+  // such a write instead; mongo-connection.int.spec.ts opens that gap on purpose.
+  it('survives the MongoDB-wire server restarted mid-workload', async () => {
+    const w = new Workload(cluster.url);
+    w.start('fault-mongo');
+    await sleep(8000);
+    await cluster.engine('ferretdb.sh', 'stop');
+    await sleep(5000);
+    await cluster.up(); // starts the engine again on the same data
+    await sleep(5000);
+    await w.stop();
+    await w.check();
+    await expectReplayEqual(cluster);
+  }, 900_000);
 });

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { MongoEventStore, MongoReadModelStore } from '@ledgerflow/platform-mongo';
@@ -17,8 +17,13 @@ export interface TestCluster {
   readonly runDir: string;
   readonly mongoUri: string;
   readonly kafkaBrokers: string;
-  /** Stops one service (SIGKILL when `kill`) and starts it again; resolves once it is ready. */
-  restartService(name: string, kill: boolean): Promise<void>;
+  /**
+   * Stops one service (SIGKILL when `kill`) and starts it again, with `env` added to its
+   * environment for this start only; resolves once it is ready.
+   */
+  restartService(name: string, kill: boolean, env?: Record<string, string>): Promise<void>;
+  /** Whether the service's process (its pid file) is alive. */
+  serviceAlive(name: string): boolean;
   /** Runs an infra/local engine script on this cluster's data (e.g. `kafka.sh stop <dir>`). */
   engine(scriptName: string, command: string, ...args: string[]): Promise<string>;
   /** `cluster.sh up` again (starts whatever is down). */
@@ -66,11 +71,20 @@ export async function startTestCluster(
     runDir,
     mongoUri: `mongodb://127.0.0.1:${env['LEDGERFLOW_CLUSTER_MONGO_PORT']}/`,
     kafkaBrokers: `127.0.0.1:${env['LEDGERFLOW_CLUSTER_KAFKA_PORT']}`,
-    async restartService(name, kill) {
+    async restartService(name, kill, extraEnv = {}) {
       await run('bash', [script, 'restart-service', name, runDir], {
-        env: { ...env, KILL: kill ? '1' : '0' },
+        env: { ...env, ...extraEnv, KILL: kill ? '1' : '0' },
         cwd: root,
       });
+    },
+    serviceAlive(name) {
+      try {
+        const pid = Number(readFileSync(path.join(runDir, 'pids', `${name}.pid`), 'utf8').trim());
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
     },
     async engine(scriptName, command, ...args) {
       const sub = { 'ferretdb.sh': 'mongo', 'kafka.sh': 'kafka', 'seaweedfs.sh': 's3' }[scriptName];

@@ -32,10 +32,11 @@ export interface MongoReadModelStoreOptions extends MongoTarget {
   /** How long an operation keeps retrying while the server is unreachable; default 60 s. */
   readonly retryForMs?: number;
   /**
-   * Called once per batch this store commits that changes documents, after they and their index
-   * buckets are written and before the batch's checkpoint moves: the gap a crash may fall into. For fault injection
-   * (LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE kills the process here); not called for batches
-   * redone at recovery.
+   * Called once per batch this store commits that changes documents, right after the batch's first
+   * collection of documents is written, while its other collections, its index buckets and its
+   * checkpoint are not: a crash here leaves the read model ahead of its checkpoint and, for a batch
+   * over several collections, torn. For fault injection (LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE
+   * kills the process here); not called for batches redone at recovery.
    */
   readonly onBatchWritten?: (projection: string, seq: number, position: number) => void;
 }
@@ -537,7 +538,7 @@ export class MongoReadModelStore implements ReadModelStore {
 
   /**
    * Applies a committed record's final states, moves the checkpoint, forgets the record. Idempotent.
-   * `written` runs between the documents and the checkpoint.
+   * `written` runs once the first collection of documents is written (see onBatchWritten).
    */
   private async redo(record: CommitRecord, written?: () => void): Promise<void> {
     let changes = record.changes;
@@ -573,9 +574,9 @@ export class MongoReadModelStore implements ReadModelStore {
     }
     for (const [collection, ops] of byCollection) {
       await bulkWriteInChunks(this.collection(collection), ops);
+      written?.();
     }
     await this.redoBuckets(changes);
-    written?.();
     await this.checkpoints
       .updateOne(
         { _id: record.name },

@@ -34,8 +34,9 @@ export interface DistributedConfig extends ServiceAddresses {
   readonly logPollMs: number;
   /**
    * TEST-ONLY FAULT (LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE=<read model>:<n>): the process
-   * SIGKILLs itself after writing the documents of its n-th batch of that read model and before
-   * moving its checkpoint. Absent unless that variable is set; never set it in production.
+   * SIGKILLs itself in the middle of committing its n-th batch of that read model, after the first
+   * collection of documents is written and before the rest and the checkpoint. Absent unless that
+   * variable is set; never set it in production.
    */
   readonly faultKillAfterReadModelWrite?: { readonly projection: string; readonly batch: number };
 }

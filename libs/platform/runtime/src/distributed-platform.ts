@@ -61,8 +61,9 @@ async function retrying<T>(
 
 /**
  * The test-only fault LEDGERFLOW_FAULT_KILL_AFTER_READMODEL_WRITE=<read model>:<n>: SIGKILL this
- * process once the documents of the n-th batch of that read model are written and before its
- * checkpoint moves (the read-model store's crash gap). Says so on stderr, synchronously, first.
+ * process while it commits the n-th batch (with document changes) of that read model: once the
+ * batch's first collection of documents is written, before the rest of the batch and its
+ * checkpoint (the read-model store's crash gap). Says so on stderr, synchronously, first.
  */
 function killAfterReadModelWrite(
   fault: DistributedConfig['faultKillAfterReadModelWrite'],
@@ -78,7 +79,7 @@ function killAfterReadModelWrite(
       if (projection !== fault.projection || (batches += 1) < fault.batch) return;
       writeSync(
         2,
-        `[ledgerflow] test-only fault: SIGKILL after writing read model '${projection}' commit ${seq} (log position ${position}), before its checkpoint\n`,
+        `[ledgerflow] test-only fault: SIGKILL after writing read model '${projection}' commit ${seq} (log position ${position}) in part: its first collection of documents, not the rest nor its checkpoint\n`,
       );
       process.kill(process.pid, 'SIGKILL');
     },
