@@ -164,6 +164,49 @@ describeWithLocalMongo('MongoReadModelStore on a MongoDB-wire server', () => {
         }
       },
     );
+
+    it('is not redone into the read model rebuilt by hand after it (its collections and checkpoint deleted)', async () => {
+      await killedAfterCommitRecord(1);
+      const db = admin.db(database);
+      for (const c of ['rm_contract__items', 'rm_contract__items__idx', 'rm_contract__counters'])
+        await db.dropCollection(c).catch(() => undefined);
+      await db.collection<{ _id: string }>('rm_checkpoints').deleteOne({ _id: 'contract' });
+      const next = await MongoReadModelStore.open({ uri: server.uri, database });
+      try {
+        await next.setup(projection);
+        // the old incarnation's unfinished batch (events 2-3) must not land in the empty read
+        // model and move its checkpoint past event 1
+        expect(await next.checkpoint('contract')).toEqual({ position: 0, version: null });
+        expect(await next.applyBatch(projection, events)).toBe(3);
+        expect(await next.contentHash(projection)).toBe(expectedHash);
+      } finally {
+        await next.close();
+      }
+    });
+
+    it('finishes the first batch of a new read model, killed after its first collection', async () => {
+      database = newDatabase();
+      const killed = new Error('killed');
+      const dying = await MongoReadModelStore.open({
+        uri: server.uri,
+        database,
+        onBatchWritten: () => {
+          throw killed;
+        },
+      });
+      await dying.setup(projection);
+      await expect(dying.applyBatch(projection, events)).rejects.toBe(killed);
+      await dying.close();
+      const next = await MongoReadModelStore.open({ uri: server.uri, database });
+      try {
+        await next.setup(projection);
+        expect(await next.checkpoint('contract')).toEqual({ position: 3, version: 1 });
+        expect(await next.applyBatch(projection, events)).toBe(0);
+        expect(await next.contentHash(projection)).toBe(expectedHash);
+      } finally {
+        await next.close();
+      }
+    });
   });
 
   it('refuses a second writer of the same projection instead of interleaving', async () => {

@@ -269,7 +269,9 @@ export class MongoReadModelStore implements ReadModelStore {
   async checkpoint(name: string): Promise<{ position: number; version: number | null }> {
     this.assertOpen();
     const stored = await this.retrying(() => this.checkpoints.findById(name).lean().exec());
-    if (stored === null || stored.dropping === true) return { position: 0, version: null };
+    // seq 0: set up, nothing applied yet (see recover)
+    if (stored === null || stored.dropping === true || stored.seq === 0)
+      return { position: 0, version: null };
     return { position: stored.position, version: stored.version };
   }
 
@@ -443,13 +445,32 @@ export class MongoReadModelStore implements ReadModelStore {
       stored = null;
     }
     if (stored === null) {
-      // No checkpoint (never applied, dropped, or removed by hand): claims of applied batches are
-      // from an earlier incarnation of this read model and would block its new sequence numbers.
-      await this.commits.deleteMany({ name: projection.name, applied: true });
+      // No checkpoint: a read model never set up, dropped, or removed by hand (docs/operations.md,
+      // "Rebuild read models"). Every commit record under its name is from an earlier incarnation:
+      // a claim would block the new sequence numbers, and an unfinished batch redone now would put
+      // its documents and its position into the empty read model, which would then skip the whole
+      // log before that position. So they all go, and a checkpoint at 0 marks the start of this
+      // incarnation before its first batch commits: a crash in that first batch leaves the
+      // checkpoint and the batch's record, and the batch is redone like any other.
+      await this.commits.deleteMany({ name: projection.name });
+      await this.checkpoints
+        .updateOne(
+          { _id: projection.name },
+          {
+            $setOnInsert: {
+              position: 0,
+              version: projection.version,
+              seq: 0,
+              layout: READ_MODEL_LAYOUT,
+            },
+          },
+          { upsert: true },
+        )
+        .exec();
     }
     let checkpoint: Checkpoint = {
       position: stored?.position ?? 0,
-      version: stored?.version ?? null,
+      version: stored === null || stored.seq === 0 ? null : stored.version,
       seq: stored?.seq ?? 0,
     };
     const pending = await this.commits
