@@ -191,6 +191,8 @@ export class BusProjectionRunner {
         this.failure = error;
         throw error;
       }
+      // the consumer redelivers a failed batch: once it applies, the runner is healthy again
+      this.failure = undefined;
       this.applied = at;
       for (const w of this.waiters) {
         if (w.position <= this.applied) {

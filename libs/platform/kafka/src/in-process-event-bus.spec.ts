@@ -98,6 +98,47 @@ describe('OutboxPublisher and BusProjectionRunner (in-process bus)', () => {
     await outbox.stop();
   });
 
+  it('a runner whose read-model write failed is healthy again once the redelivered batch applies', async () => {
+    const store = new InMemoryEventStore();
+    const bus = new InProcessEventBus(3);
+    const outbox = new OutboxPublisher({
+      name: 'outbox:test',
+      eventStore: store,
+      bus,
+      checkpoints: new ReadModelCheckpointStore(new InMemoryReadModelStore()),
+      topic,
+    });
+    await outbox.start();
+    let failures = 1;
+    const readModels = new InMemoryReadModelStore();
+    const flaky = Object.assign(Object.create(readModels) as InMemoryReadModelStore, {
+      applyBatch: (...args: Parameters<InMemoryReadModelStore['applyBatch']>) => {
+        if (failures > 0) {
+          failures--;
+          return Promise.reject(new Error('read-model store unreachable'));
+        }
+        return readModels.applyBatch(...args);
+      },
+    });
+    const errors: unknown[] = [];
+    const runner = new BusProjectionRunner({
+      bus,
+      topics: [topic],
+      readModels: flaky,
+      projection: strictProjection,
+      onError: (e) => errors.push(e),
+    });
+    await runner.start();
+    const last = await appendWorkload(store, 20, 3, 2);
+    await outbox.waitFor(last);
+    await runner.waitFor(last);
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect(runner.status()).toMatchObject({ position: last, failed: false });
+    expect((await appliedIds(readModels)).length).toBe(20);
+    await runner.stop();
+    await outbox.stop();
+  });
+
   it('a publisher that dies after a send but before its checkpoint republishes the tail, which the runner skips', async () => {
     const store = new InMemoryEventStore();
     const bus = new InProcessEventBus(3);
