@@ -8,7 +8,7 @@ import {
 
 /** Registry events as the registry's topic carries them (its log's envelope and data). */
 function log(
-  entries: readonly [stream: string, type: string, data: Record<string, unknown>][],
+  entries: readonly (readonly [stream: string, type: string, data: Record<string, unknown>])[],
 ): RecordedEvent[] {
   return entries.map(([stream, type, data], i) => ({
     id: `e${i + 1}`,
