@@ -58,7 +58,7 @@ let mallocPrimed = false;
  * body chunk into a fresh malloc'ed buffer, and a young-generation GC frees the last few tens of
  * MiB of them at once; with glibc's default 128 KiB trim threshold that freed heap top goes back to
  * the kernel each time and the next chunks fault it in again (page faults and page clearing took
- * about a third of the event loop's CPU time on a 1 GiB upload). glibc raises its mmap threshold to
+ * about a fifth of the event loop's CPU time on a 1 GiB upload). glibc raises its mmap threshold to
  * the size of a freed mmap'ed block, and its trim threshold to twice that (mallopt(3), "dynamic
  * mmap threshold"), so one 24 MiB buffer, allocated and dropped once per process, lets up to 48 MiB
  * of freed heap be reused instead (measured: a 32 MiB trim threshold is needed, 16 MiB is not
