@@ -126,6 +126,18 @@ describe('writes while the read models lag', () => {
     });
     expect(logged).toEqual({ status: 200, json: {} });
 
+    const model = await call('POST', 'logged-models', {
+      experiment_id: experimentId,
+      name: 'lagging-model',
+      source_run_id: runId,
+    });
+    expect(model.status).toBe(200);
+    expect((model.json['model'] as { info: Record<string, unknown> }).info).toMatchObject({
+      experiment_id: experimentId,
+      name: 'lagging-model',
+      source_run_id: runId,
+    });
+
     const version = await call('POST', 'model-versions/create', {
       name: 'lag-model',
       source: `runs:/${runId}/model`,
@@ -156,7 +168,7 @@ describe('writes while the read models lag', () => {
     const timeouts = Number(
       /^ledgerflow_read_your_writes_timeouts_total (\d+)$/m.exec(metrics)?.[1],
     );
-    expect(timeouts).toBeGreaterThanOrEqual(4);
+    expect(timeouts).toBeGreaterThanOrEqual(5);
 
     store.release();
     const head = await server.app.get<EventStore>(EVENT_STORE, { strict: false }).headPosition();
@@ -175,6 +187,7 @@ describe('writes while the read models lag', () => {
       .readAll(0, 100_000);
     const count = (type: string) => events.filter((e) => e.type === type).length;
     expect(count('RunCreated')).toBe(1);
+    expect(count('LoggedModelCreated')).toBe(1);
     expect(count('ModelVersionCreated')).toBe(1);
     expect(count('ModelVersionStageTransitioned')).toBe(1);
     const runEvents = events.filter((e) => e.stream === `run-${runId}`).map((e) => e.type);

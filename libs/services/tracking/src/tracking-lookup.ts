@@ -18,7 +18,7 @@ import {
   type RunFacts,
   type TrackingLookup,
 } from '@ledgerflow/service-calls';
-import { LOGGED_MODELS } from './logged-models.projection.js';
+import { LOGGED_MODELS, loggedModelsProjection } from './logged-models.projection.js';
 import { PROJECTION_RUNNER, READ_MODEL_READER } from './tokens.js';
 import { EXPERIMENTS, RUNS, trackingProjection } from './tracking.projection.js';
 
@@ -76,7 +76,12 @@ export class InProcessTrackingLookup implements TrackingLookup {
   }
 
   async loggedModel(modelId: string): Promise<LoggedModelFacts | undefined> {
-    const doc = await this.reader.get<LoggedModelDoc>(LOGGED_MODELS, modelId);
+    const reader = this.projections.behind()
+      ? await this.projections.viewOfStreams(loggedModelsProjection.name, [
+          loggedModelStream(modelId),
+        ])
+      : this.reader;
+    const doc = await reader.get<LoggedModelDoc>(LOGGED_MODELS, modelId);
     if (doc === undefined) return undefined;
     return {
       model_id: doc.model_id,
