@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
-import { SqliteEventStore } from '@ledgerflow/event-store';
 import { MONGO_CLIENT_OPTIONS, MongoEventStore } from '@ledgerflow/platform-mongo';
 import { ProjectionRunner, SqliteReadModelStore } from '@ledgerflow/projections';
-import { SERVICES } from '@ledgerflow/service-embedded';
+import { openEmbeddedPlatform } from '@ledgerflow/runtime';
+import { ALL_PROJECTIONS, SERVICES } from '@ledgerflow/service-embedded';
 import { describeWithLocalMongo, startLocalMongo, type LocalMongo } from '@ledgerflow/testing';
 import { migrateToMongo, ownerOfStream } from './commands/migrate.js';
 import { startEmbeddedServer } from './commands/server.js';
@@ -82,8 +82,10 @@ describeWithLocalMongo('ledgerflow migrate (embedded data dir into distributed M
     } finally {
       await server.close();
     }
-    const events = new SqliteEventStore({ path: path.join(dataDir, 'events.db') });
-    const models = new SqliteReadModelStore({ path: path.join(dataDir, 'read-models.db') });
+    // read models as the embedded server keeps them (the metric history in the worker's own file)
+    const embedded = openEmbeddedPlatform(testServerConfig(dataDir), ALL_PROJECTIONS);
+    const events = embedded.eventStore;
+    const models = embedded.readModels;
     try {
       embeddedHead = await events.headPosition();
       for (const spec of Object.values(SERVICES))
@@ -94,8 +96,7 @@ describeWithLocalMongo('ledgerflow migrate (embedded data dir into distributed M
             embeddedCounts.set(c.name, await models.reader.count(c.name));
         }
     } finally {
-      await models.close();
-      await events.close();
+      await embedded.close();
     }
     mongo = await startLocalMongo();
     admin = new MongoClient(mongo.uri, MONGO_CLIENT_OPTIONS);

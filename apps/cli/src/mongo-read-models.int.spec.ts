@@ -3,18 +3,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import type { RecordedEvent } from '@ledgerflow/contracts';
-import { SqliteEventStore } from '@ledgerflow/event-store';
-import {
-  ProjectionRunner,
-  readModelTableName,
-  SqliteReadModelStore,
-} from '@ledgerflow/projections';
+import { ProjectionRunner, readModelTableName } from '@ledgerflow/projections';
 import {
   MONGO_CLIENT_OPTIONS,
   MongoEventStore,
   MongoReadModelStore,
 } from '@ledgerflow/platform-mongo';
-import type { RunningServer } from '@ledgerflow/runtime';
+import { openEmbeddedPlatform, type RunningServer } from '@ledgerflow/runtime';
 import { ALL_PROJECTIONS } from '@ledgerflow/service-embedded';
 import { describeWithLocalMongo, startLocalMongo, type LocalMongo } from '@ledgerflow/testing';
 import { startEmbeddedServer } from './commands/server.js';
@@ -102,8 +97,11 @@ describeWithLocalMongo('read models on MongoDB, rebuilt from the log', () => {
       await server.close();
     }
     // The embedded side: its log head and every read model's content hash.
-    const sqliteEvents = new SqliteEventStore({ path: path.join(dataDir, 'events.db') });
-    const sqliteModels = new SqliteReadModelStore({ path: path.join(dataDir, 'read-models.db') });
+    // Read models as the embedded server keeps them: most in read-models.db, the metric history
+    // in the worker's own file.
+    const embedded = openEmbeddedPlatform(testServerConfig(dataDir), ALL_PROJECTIONS);
+    const sqliteEvents = embedded.eventStore;
+    const sqliteModels = embedded.readModels;
     const log: RecordedEvent[] = [];
     try {
       const verified = await sqliteEvents.verify();
@@ -117,8 +115,7 @@ describeWithLocalMongo('read models on MongoDB, rebuilt from the log', () => {
         embeddedHashes.set(projection.name, await sqliteModels.contentHash(projection));
       }
     } finally {
-      await sqliteModels.close();
-      await sqliteEvents.close();
+      await embedded.close();
     }
 
     mongo = await startLocalMongo();
