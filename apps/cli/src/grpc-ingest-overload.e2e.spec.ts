@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { LedgerflowClient } from '@ledgerflow/client';
+import { dataFiles } from '@ledgerflow/config';
 import type { MetricSeriesDoc } from '@ledgerflow/domain-tracking';
 import { SqliteEventStore } from '@ledgerflow/event-store';
 import { ProjectionRunner, SqliteReadModelStore } from '@ledgerflow/projections';
@@ -138,7 +139,8 @@ describe('gRPC ingest under overload (slow storage)', () => {
       child.kill('SIGTERM');
     });
     const log = new SqliteEventStore({ path: path.join(dataDir, 'events.db') });
-    const readModels = new SqliteReadModelStore({ path: path.join(dataDir, 'read-models.db') });
+    // the server's own metric history file (ADR 0008), caught up from its checkpoint
+    const readModels = new SqliteReadModelStore({ path: dataFiles(dataDir).workerReadModels });
     const runner = new ProjectionRunner({
       eventStore: log,
       readModels,

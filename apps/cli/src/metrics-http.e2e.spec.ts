@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { dataFiles } from '@ledgerflow/config';
 import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import { PROJECTION_RUNNER } from '@ledgerflow/runtime';
 import { SqliteReadModelStore, type ProjectionRunner } from '@ledgerflow/projections';
@@ -472,8 +473,11 @@ describe('metrics over MLflow REST (embedded server)', () => {
     }
     const runner = server.app.get<ProjectionRunner>(PROJECTION_RUNNER);
     await runner.waitFor(await events.headPosition());
-    const store = new SqliteReadModelStore({ path: path.join(dataDir, 'read-models.db') });
+    // the metric history has a file of its own (ADR 0008)
+    const store = new SqliteReadModelStore({ path: dataFiles(dataDir).workerReadModels });
     try {
+      await store.setup(metricsProjection);
+      expect(await store.reader.count('metric_series')).toBe(2);
       const live = await store.contentHash(metricsProjection);
       const result = await runner.rebuild('metrics');
       expect(result.events).toBeGreaterThan(0);
