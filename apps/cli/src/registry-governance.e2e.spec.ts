@@ -7,9 +7,19 @@ import {
   registryStateFold,
   type RegistryPlacementSnapshot,
 } from '@ledgerflow/domain-registry';
-import type { RunningServer } from '@ledgerflow/runtime';
+import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
+import { SqliteReadModelStore, type ProjectionRunner } from '@ledgerflow/projections';
+import { PROJECTION_RUNNER, type RunningServer } from '@ledgerflow/runtime';
 import { FakeClock } from '@ledgerflow/testing';
-import { GovernanceService } from '@ledgerflow/service-registry';
+import {
+  AUDIT_TIMELINE,
+  auditProjection,
+  GovernanceService,
+  governanceProjection,
+  registryProjection,
+  TRANSITION_REQUESTS,
+  VERSION_COMMENTS,
+} from '@ledgerflow/service-registry';
 import { auditAsOf, auditExport, auditReplay, auditTimeline } from './commands/audit.js';
 import { auditVerify } from './commands/audit-verify.js';
 import { startEmbeddedServer } from './commands/server.js';
@@ -117,10 +127,17 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       ? Number((res.json['model_version'] as { version: string }).version)
       : undefined;
   };
+  const stageOf = async (name: string, version: number): Promise<string> =>
+    (
+      (await api('GET', 'mlflow/model-versions/get', ALICE, { name, version })).json[
+        'model_version'
+      ] as { current_stage: string }
+    ).current_stage;
   interface Entry {
     actor: string;
     action: string;
     summary: string;
+    version: number | null;
     reason: string | null;
     correlation_id: string;
     approvals: { user: string; comment: string }[];
@@ -146,7 +163,7 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       });
     });
 
-    it('refuses a user without the right, naming the rule, and records nothing', async () => {
+    it('refuses a user without the right, naming the rule, and records the refusal alone', async () => {
       const before = (await timeline('fraud')).length;
       const res = await call(
         server,
@@ -157,13 +174,27 @@ describe('registry governance and audit (auth on, injected clock)', () => {
           name: 'fraud',
           version: '1',
           stage: 'Production',
+          comment: 'hotfix',
         },
       );
       expect(res.status).toBe(403);
       expect(res.json).toMatchObject({ error_code: 'PERMISSION_DENIED' });
       expect(res.json['message']).toContain('rule stages.Production.allowed');
       expect(res.json['message']).toContain("user 'dave'");
-      expect(await timeline('fraud')).toHaveLength(before);
+      // the audit record: one 'denied' entry naming who, what, the rule and why; no change
+      const after = await timeline('fraud');
+      expect(after).toHaveLength(before + 1);
+      expect(after.at(-1)).toMatchObject({
+        actor: 'dave',
+        action: 'denied',
+        version: 1,
+        reason: 'hotfix',
+      });
+      expect(after.at(-1)!.summary).toBe(
+        `was refused transition_stage of version 1 → stage Production by rule stages.Production.allowed: ${String(res.json['message'])}`,
+      );
+      expect(after.at(-1)!.correlation_id).toMatch(/\S/);
+      expect(await stageOf('fraud', 1)).toBe('None');
       await api('POST', 'mlflow/model-versions/transition-stage', ALICE, {
         name: 'fraud',
         version: '1',
@@ -196,6 +227,11 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       expect(direct.status).toBe(403);
       expect(direct.json['message']).toContain('rule aliases.champion.approvals');
       expect(direct.json['message']).toContain('needs 2 approvals');
+      const refusedMove = (await timeline('fraud', 2)).at(-1)!;
+      expect(refusedMove).toMatchObject({ actor: 'alice', action: 'denied' });
+      expect(refusedMove.summary).toMatch(
+        /^was refused set_alias of version 2 → alias @champion by rule aliases\.champion\.approvals: /,
+      );
 
       await api('POST', 'mlflow/transition-requests/create', BOB, {
         name: 'fraud',
@@ -211,6 +247,13 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       });
       expect(self.status).toBe(403);
       expect(self.json['message']).toContain('rule allow_self_approval');
+      const afterSelf = await timeline('fraud', 2);
+      expect(afterSelf.at(-1)).toMatchObject({ actor: 'bob', action: 'denied', reason: 'lgtm' });
+      expect(afterSelf.at(-1)!.summary).toMatch(
+        /^was refused approve_request of version 2 → alias @champion by rule allow_self_approval: /,
+      );
+      // the refused approval counted for nothing: the request is open with no approvals
+      expect(afterSelf.filter((e) => e.action === 'approve_request')).toEqual([]);
       const outsider = await call(
         server,
         'POST',
@@ -224,6 +267,9 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       );
       expect(outsider.status).toBe(403);
       expect(outsider.json['message']).toContain('rule aliases.champion.approvers');
+      const refusedApprover = (await timeline('fraud', 2)).at(-1)!;
+      expect(refusedApprover).toMatchObject({ actor: 'dave', action: 'denied' });
+      expect(refusedApprover.summary).toContain('by rule aliases.champion.approvers: ');
       expect(await aliasOf('fraud', 'champion')).toBeUndefined();
     });
 
@@ -406,6 +452,13 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       expect(model.status).toBe(403);
       expect(model.json['message']).toContain('rule aliases.champion.approvals');
       expect(await aliasOf('fraud', 'champion')).toBe(2);
+      const refusals = (await timeline('fraud')).slice(-2);
+      expect(refusals.map((e) => [e.actor, e.action, e.version])).toEqual([
+        ['alice', 'denied', 2],
+        ['alice', 'denied', null],
+      ]);
+      expect(refusals[0]!.summary).toContain('was refused delete_version of version 2 by rule');
+      expect(refusals[1]!.summary).toContain('was refused delete_model by rule');
     });
 
     it('pages a timeline with max_results and page_token', async () => {
@@ -664,6 +717,35 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       }
       expect(report).toContain('Final state: Production: 3; Archived: 2; @champion=3');
     });
+  });
+
+  it('rebuilds the registry, governance and audit read models to the live content hashes', async () => {
+    const runner = server.app.get<ProjectionRunner>(PROJECTION_RUNNER);
+    const events = server.app.get<EventStore>(EVENT_STORE);
+    await runner.waitFor(await events.headPosition());
+    const store = new SqliteReadModelStore({ path: path.join(dataDir, 'read-models.db') });
+    try {
+      const projections = [registryProjection, governanceProjection, auditProjection];
+      const live = new Map<string, string>();
+      for (const p of projections) {
+        await store.setup(p);
+        live.set(p.name, await store.contentHash(p));
+      }
+      // not vacuous: each read model holds what the tests above made
+      expect(await store.reader.count('model_versions')).toBeGreaterThan(5);
+      expect(await store.reader.count(TRANSITION_REQUESTS)).toBeGreaterThan(3);
+      expect(await store.reader.count(VERSION_COMMENTS)).toBeGreaterThan(0);
+      expect(await store.reader.count(AUDIT_TIMELINE)).toBeGreaterThan(40);
+      for (const p of projections) {
+        await runner.rebuild(p.name);
+        expect({ name: p.name, hash: await store.contentHash(p) }).toEqual({
+          name: p.name,
+          hash: live.get(p.name),
+        });
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   it('answers timeline, as-of and replay from the data dir alone, as the server did', async () => {

@@ -17,6 +17,7 @@ const OWNERS: readonly (readonly [prefix: string, owner: ServiceName])[] = [
   ['model-version-', 'registry-governance'],
   ['registry-policy-', 'registry-governance'],
   ['transition-request-', 'registry-governance'],
+  ['registry-denial-', 'registry-governance'],
   ['user-', 'registry-governance'],
   ['group-', 'registry-governance'],
   ['api-token-', 'registry-governance'],

@@ -96,12 +96,9 @@ export class ModelVersionsController {
     const name = modelName(msg);
     const version = versionOf(msg);
     // the aliases a deletion removes are governed like any alias change
-    await this.governance.authorizeVersionDelete(name, version, ctx.actor);
-    await this.commands.onModel(
-      name,
-      { type: 'DeleteModelVersion', version },
-      metadataOf(ctx, reasonOf(msg)),
-    );
+    const meta = metadataOf(ctx, reasonOf(msg));
+    await this.governance.authorizeVersionDelete(name, version, meta);
+    await this.commands.onModel(name, { type: 'DeleteModelVersion', version }, meta);
     return {};
   }
 
@@ -133,7 +130,13 @@ export class ModelVersionsController {
     const archiveExistingVersions = msg.optionalBool('archive_existing_versions') ?? false;
     const expectedRevision = expectedRevisionOf(msg);
     // a stage a governance policy guards is refused here (403 naming the rule)
-    await this.governance.authorizeDirect(name, { kind: 'stage', stage }, ctx.actor);
+    const meta = metadataOf(ctx, reasonOf(msg));
+    await this.governance.authorizeDirect(
+      name,
+      { kind: 'stage', stage },
+      { action: 'transition_stage', version },
+      meta,
+    );
     await this.commands.transitionStage(
       name,
       {
@@ -142,7 +145,7 @@ export class ModelVersionsController {
         archiveExistingVersions,
         ...(expectedRevision === undefined ? {} : { expectedRevision }),
       },
-      metadataOf(ctx, reasonOf(msg)),
+      meta,
     );
     return this.versionJson(name, version);
   }

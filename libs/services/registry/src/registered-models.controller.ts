@@ -74,8 +74,9 @@ export class RegisteredModelsController {
   async delete(@Msg() msg: RequestMessage, @Ctx() ctx: RequestContext): Promise<object> {
     const name = modelName(msg);
     // the aliases a deletion drops are governed like any alias change
-    await this.governance.authorizeModelDelete(name, ctx.actor);
-    await this.commands.deleteRegisteredModel(name, metadataOf(ctx, reasonOf(msg)));
+    const meta = metadataOf(ctx, reasonOf(msg));
+    await this.governance.authorizeModelDelete(name, meta);
+    await this.commands.deleteRegisteredModel(name, meta);
     return {};
   }
 
@@ -145,7 +146,13 @@ export class RegisteredModelsController {
     const alias = validateAliasName(msg.requiredString('alias'), true);
     const version = versionOf(msg);
     const expectedRevision = expectedRevisionOf(msg);
-    await this.governance.authorizeDirect(name, { kind: 'alias', alias }, ctx.actor);
+    const meta = metadataOf(ctx, reasonOf(msg));
+    await this.governance.authorizeDirect(
+      name,
+      { kind: 'alias', alias },
+      { action: 'set_alias', version },
+      meta,
+    );
     await this.commands.onModel(
       name,
       {
@@ -154,7 +161,7 @@ export class RegisteredModelsController {
         version,
         ...(expectedRevision === undefined ? {} : { expectedRevision }),
       },
-      metadataOf(ctx, reasonOf(msg)),
+      meta,
     );
     return {};
   }
@@ -164,7 +171,13 @@ export class RegisteredModelsController {
     const name = modelName(msg);
     const alias = validateAliasName(msg.requiredString('alias'), false);
     const expectedRevision = expectedRevisionOf(msg);
-    await this.governance.authorizeDirect(name, { kind: 'alias', alias }, ctx.actor);
+    const meta = metadataOf(ctx, reasonOf(msg));
+    await this.governance.authorizeDirect(
+      name,
+      { kind: 'alias', alias },
+      { action: 'delete_alias' },
+      meta,
+    );
     await this.commands.onModel(
       name,
       {
@@ -172,7 +185,7 @@ export class RegisteredModelsController {
         alias,
         ...(expectedRevision === undefined ? {} : { expectedRevision }),
       },
-      metadataOf(ctx, reasonOf(msg)),
+      meta,
     );
     return {};
   }

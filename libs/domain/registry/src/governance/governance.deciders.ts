@@ -1,6 +1,7 @@
 import { invalidParameter, MlflowError, notFound, type Decider } from '@ledgerflow/contracts';
 import type {
   ModelVersionCommentEvent,
+  RegistryChangeDenied,
   RegistryPolicyEvent,
   TransitionRequestEvent,
 } from './governance.events.js';
@@ -396,5 +397,28 @@ export const modelVersionCommentsDecider: Decider<
         });
     } else comments.delete(d.commentId);
     return { comments };
+  },
+};
+
+// ---------------------------------------------------------------- refusals
+
+/** Records one refusal by a policy rule (stream `registry-denial-<modelId>`). */
+export interface RecordRegistryDenial {
+  readonly type: 'RecordRegistryDenial';
+  readonly denial: RegistryChangeDenied['data'];
+}
+
+/** Refusals of one model: append-only, each command one event; the state counts them. */
+export const registryDenialDecider: Decider<
+  RecordRegistryDenial,
+  { readonly denials: number },
+  RegistryChangeDenied
+> = {
+  initialState: () => ({ denials: 0 }),
+  decide(command) {
+    return [{ type: 'RegistryChangeDenied', data: command.denial }];
+  },
+  evolve(state) {
+    return { denials: state.denials + 1 };
   },
 };

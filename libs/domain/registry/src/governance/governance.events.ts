@@ -92,8 +92,38 @@ export type ModelVersionCommentDeleted = DomainEvent<
 export type ModelVersionCommentEvent =
   ModelVersionCommentCreated | ModelVersionCommentUpdated | ModelVersionCommentDeleted;
 
+// ---- stream `registry-denial-<modelId>`: changes a governance rule refused (the 403s) ----
+
+/** What a refused caller tried to do (the timeline action of the change it would have been). */
+export type DeniedAction =
+  | 'transition_stage'
+  | 'set_alias'
+  | 'delete_alias'
+  | 'delete_version'
+  | 'delete_model'
+  | 'request_transition'
+  | 'approve_request'
+  | 'reject_request';
+
+/**
+ * A change a governance policy refused, with the rule that refused it and the 403's message.
+ * Nothing else is appended for a refusal: the registry and the requests stay as they were.
+ */
+export type RegistryChangeDenied = DomainEvent<
+  'RegistryChangeDenied',
+  ModelRef & {
+    readonly action: DeniedAction;
+    /** The version it was about, when the request named one. */
+    readonly version?: number;
+    readonly target: GovernanceTarget | null;
+    /** The policy rule's path (`stages.Production.allowed`, `allow_self_approval`). */
+    readonly rule: string;
+    readonly message: string;
+  }
+>;
+
 export type GovernanceEvent =
-  RegistryPolicyEvent | TransitionRequestEvent | ModelVersionCommentEvent;
+  RegistryPolicyEvent | TransitionRequestEvent | ModelVersionCommentEvent | RegistryChangeDenied;
 
 export const GOVERNANCE_EVENT_TYPES: readonly GovernanceEvent['type'][] = [
   'RegistryPolicySet',
@@ -107,6 +137,7 @@ export const GOVERNANCE_EVENT_TYPES: readonly GovernanceEvent['type'][] = [
   'ModelVersionCommentCreated',
   'ModelVersionCommentUpdated',
   'ModelVersionCommentDeleted',
+  'RegistryChangeDenied',
 ];
 
 const GOVERNANCE_TYPE_SET: ReadonlySet<string> = new Set(GOVERNANCE_EVENT_TYPES);
@@ -128,3 +159,4 @@ export const transitionRequestStream = (
   `transition-request-${modelId}-${version}-${target.kind === 'stage' ? `stage:${target.stage}` : `alias:${target.alias}`}`;
 export const modelVersionCommentsStream = (modelId: string, version: number): string =>
   `model-version-comments-${modelId}-${version}`;
+export const registryDenialStream = (modelId: string): string => `registry-denial-${modelId}`;

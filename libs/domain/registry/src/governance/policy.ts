@@ -94,9 +94,19 @@ export function groupsNamedBy(policy: GovernancePolicy): string[] {
   return [...out].sort();
 }
 
-function denied(p: EffectivePolicy, path: string, detail: string): MlflowError {
-  return new MlflowError(
-    'PERMISSION_DENIED',
+/** A refusal by a governance policy rule (403 PERMISSION_DENIED); `rule` is its path. */
+export class PolicyDenied extends MlflowError {
+  constructor(
+    readonly rule: string,
+    message: string,
+  ) {
+    super('PERMISSION_DENIED', message);
+  }
+}
+
+function denied(p: EffectivePolicy, path: string, detail: string): PolicyDenied {
+  return new PolicyDenied(
+    path,
     `Denied by rule ${path} of the ${p.source} of registered model '${p.modelName}': ${detail}`,
   );
 }

@@ -303,6 +303,19 @@ function describeGovernance(e: GovernanceEvent): { action: string; summary: stri
         action: 'delete_comment',
         summary: `deleted a comment on version ${e.data.version}`,
       };
+    case 'RegistryChangeDenied': {
+      const what = [
+        e.data.action,
+        e.data.version === undefined ? '' : `of version ${e.data.version}`,
+        e.data.target === null ? '' : `→ ${describeTarget(e.data.target)}`,
+      ]
+        .filter((x) => x !== '')
+        .join(' ');
+      return {
+        action: 'denied',
+        summary: `was refused ${what} by rule ${e.data.rule}: ${e.data.message}`,
+      };
+    }
   }
 }
 

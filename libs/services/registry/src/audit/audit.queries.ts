@@ -178,7 +178,10 @@ export class AuditQueries {
     return out.sort(byName);
   }
 
-  /** A model's promotion history (stage and alias changes, with approvals) as a text report. */
+  /**
+   * A model's promotion history (stage and alias changes, with approvals, and the changes a
+   * governance rule refused) as a text report.
+   */
   async replay(name: string): Promise<string> {
     const entries = await this.timeline(name);
     const iso = (ms: number): string => new Date(ms).toISOString();
@@ -187,7 +190,9 @@ export class AuditQueries {
     for (const e of entries) {
       if (
         !e.promotion &&
-        !['create_model', 'rename_model', 'delete_model', 'create_version'].includes(e.action)
+        !['create_model', 'rename_model', 'delete_model', 'create_version', 'denied'].includes(
+          e.action,
+        )
       )
         continue;
       if (e.promotion) n++;

@@ -24,15 +24,19 @@ import {
   groupsNamedBy,
   modelVersionCommentsDecider,
   modelVersionCommentsStream,
+  PolicyDenied,
   registeredModelDecider,
   registeredModelNameStream,
   registeredModelStream,
+  registryDenialDecider,
+  registryDenialStream,
   registryPolicyDecider,
   registryPolicyStream,
   requestTtlMs,
   ruleFor,
   transitionRequestDecider,
   transitionRequestStream,
+  type DeniedAction,
   type EffectivePolicy,
   type GovernancePolicy,
   type GovernanceTarget,
@@ -147,31 +151,86 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
   // ------------------------------------------------------------ the gate
 
   /**
-   * Called before a direct transition-stage, alias set or alias delete: refuses with
-   * PERMISSION_DENIED naming the policy rule when the caller may not, or when approvals are needed.
+   * Runs a policy check (or a write that makes one); a refusal by a policy rule is recorded as a
+   * `RegistryChangeDenied` event (actor, rule, what was tried, the request's comment and
+   * correlation id) before the 403 goes back. Nothing else is appended for it.
    */
-  async authorizeDirect(name: string, target: GovernanceTarget, actor: string): Promise<void> {
+  private async guarded<T>(
+    m: ResolvedModel,
+    denial: { action: DeniedAction; version: number | undefined; target: GovernanceTarget | null },
+    meta: EventMetadata,
+    fn: () => Promise<T> | T,
+  ): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof PolicyDenied)) throw err;
+      const result = await this.aggregates.execute(
+        {
+          stream: registryDenialStream(m.modelId),
+          decider: registryDenialDecider,
+          command: {
+            type: 'RecordRegistryDenial',
+            denial: {
+              modelId: m.modelId,
+              name: m.state.name,
+              action: denial.action,
+              ...(denial.version === undefined ? {} : { version: denial.version }),
+              target: denial.target,
+              rule: err.rule,
+              message: err.message,
+            },
+          },
+        },
+        meta,
+      );
+      await this.projections.readYourWrites(result.lastPosition);
+      throw err;
+    }
+  }
+
+  /**
+   * Called before a direct transition-stage, alias set or alias delete: refuses with
+   * PERMISSION_DENIED naming the policy rule when the caller may not, or when approvals are needed
+   * (and records the refusal).
+   */
+  async authorizeDirect(
+    name: string,
+    target: GovernanceTarget,
+    attempt: { action: 'transition_stage' | 'set_alias' | 'delete_alias'; version?: number },
+    meta: EventMetadata,
+  ): Promise<void> {
     const m = await this.model(name);
     const p = await this.effectivePolicy(m);
     if (ruleFor(p.policy, target) === undefined) return;
-    authorizeDirectChange(p, target, await this.principal(actor, p.policy));
+    // an alias delete names no version: record the one the alias pointed at
+    const version =
+      attempt.version ?? (target.kind === 'alias' ? m.state.aliases.get(target.alias) : undefined);
+    await this.guarded(m, { action: attempt.action, version, target }, meta, async () =>
+      authorizeDirectChange(p, target, await this.principal(meta.actor, p.policy)),
+    );
   }
 
   /**
    * Deleting a version removes the aliases that point at it: each is an alias change the policy
    * must allow directly, or a protected alias could be dropped without its approvals.
    */
-  async authorizeVersionDelete(name: string, version: number, actor: string): Promise<void> {
+  async authorizeVersionDelete(name: string, version: number, meta: EventMetadata): Promise<void> {
     const m = await this.model(name);
-    await this.authorizeAliasRemoval(m, version, actor);
+    await this.guarded(m, { action: 'delete_version', version, target: null }, meta, () =>
+      this.authorizeAliasRemoval(m, version, meta.actor),
+    );
   }
 
   /**
    * Deleting a registered model drops all its aliases: each protected one must be changeable
    * directly by the caller (so a model holding an approved @champion cannot vanish unapproved).
    */
-  async authorizeModelDelete(name: string, actor: string): Promise<void> {
-    await this.authorizeAliasRemoval(await this.model(name), undefined, actor);
+  async authorizeModelDelete(name: string, meta: EventMetadata): Promise<void> {
+    const m = await this.model(name);
+    await this.guarded(m, { action: 'delete_model', version: undefined, target: null }, meta, () =>
+      this.authorizeAliasRemoval(m, undefined, meta.actor),
+    );
   }
 
   private async authorizeAliasRemoval(
@@ -256,7 +315,10 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
       throw invalidParameter(
         `${describeTarget(target)} of registered model '${m.state.name}' needs no approval under its ${p.source}; change it directly.`,
       );
-    authorizeRequest(p, target, await this.principal(meta.actor, p.policy));
+    const who = await this.principal(meta.actor, p.policy);
+    await this.guarded(m, { action: 'request_transition', version, target }, meta, () =>
+      authorizeRequest(p, target, who),
+    );
     const requestId = this.ids.next().replaceAll('-', '');
     const result = await this.aggregates.execute(
       {
@@ -302,7 +364,8 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
     const expired = await this.expireIfDue(stream, meta);
     if (expired !== undefined) await this.projections.readYourWrites(expired);
     const who = await this.principal(meta.actor, p.policy);
-    authorizeApprover(p, target, who);
+    const denial = { action: 'approve_request' as const, version, target };
+    await this.guarded(m, denial, meta, () => authorizeApprover(p, target, who));
     let completes = false;
     let requestId = '';
     const requestCmd: AggregateCommand<TransitionRequestCommand, unknown, DomainEvent> = {
@@ -350,9 +413,12 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
       },
       command: change,
     };
-    const result = await this.aggregates.executeAll(
-      [requestCmd, modelCmd] as AggregateCommand<unknown, unknown, DomainEvent>[],
-      meta,
+    // self-approval is checked under the request stream's lock; its refusal is recorded too
+    const result = await this.guarded(m, denial, meta, () =>
+      this.aggregates.executeAll(
+        [requestCmd, modelCmd] as AggregateCommand<unknown, unknown, DomainEvent>[],
+        meta,
+      ),
     );
     await this.projections.readYourWrites(result.lastPosition);
     const doc = await this.reader.get<TransitionRequestDoc>(TRANSITION_REQUESTS, requestId);
@@ -372,7 +438,10 @@ export class GovernanceService implements OnModuleInit, OnModuleDestroy {
     const stream = transitionRequestStream(m.modelId, version, target);
     const expired = await this.expireIfDue(stream, meta);
     if (expired !== undefined) await this.projections.readYourWrites(expired);
-    authorizeApprover(p, target, await this.principal(meta.actor, p.policy));
+    const who = await this.principal(meta.actor, p.policy);
+    await this.guarded(m, { action: 'reject_request', version, target }, meta, () =>
+      authorizeApprover(p, target, who),
+    );
     return this.closeRequest(
       stream,
       { type: 'RejectTransitionRequest', rejecter: meta.actor, comment },
