@@ -63,6 +63,16 @@ def rest(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         return e.code, json.loads(e.read() or b"{}")
 
 
+def get_raw(path: str) -> tuple[int, bytes]:
+    """GET a server path (not under the REST API prefix), returning status and raw body."""
+    url = f"{os.environ['MLFLOW_TRACKING_URI']}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=15) as res:
+            return res.status, res.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
 def log_constant_model(value: int, registered_model_name: str | None = None):
     """pyfunc.log_model in a run (3.x: a logged model under the experiment); returns (run_id, info)."""
     with mlflow.start_run() as run:
@@ -113,6 +123,16 @@ def test_register_from_a_logged_model_and_load_by_stage_and_alias(
     assert predict(f"models:/{name}/1") == 1
     assert predict(f"models:/{name}/latest") == 2
 
+    # the UI's /model-versions/get-artifact serves a version's files from its logged model
+    for prefix in ("", "/ajax-api/2.0/mlflow"):
+        status, body = get_raw(
+            f"{prefix}/model-versions/get-artifact?name={name}&version=2&path=MLmodel"
+        )
+        assert status == 200
+        assert f"model_id: {info2.model_id}" in body.decode()
+    status, body = get_raw(f"/model-versions/get-artifact?name={name}&version=9&path=MLmodel")
+    assert status == 404 and json.loads(body)["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
     # promotion with archiving: 2 goes to Production, 1 is archived, in one step
     promoted = client.transition_model_version_stage(
         name, "2", "Production", archive_existing_versions=True
@@ -129,6 +149,8 @@ def test_register_from_a_run(client: MlflowClient, experiment: str) -> None:  # 
         mlflow.pyfunc.save_model(path, python_model=Constant(7), pip_requirements=[])
         with mlflow.start_run() as run:
             mlflow.log_artifacts(path, artifact_path="model")
+        with open(os.path.join(path, "MLmodel"), "rb") as f:
+            mlmodel = f.read()
     mv = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
     assert mv.version == "1"
     assert mv.run_id == run.info.run_id
@@ -137,6 +159,9 @@ def test_register_from_a_run(client: MlflowClient, experiment: str) -> None:  # 
     )
     client.transition_model_version_stage(name, "1", "Staging")
     assert predict(f"models:/{name}/Staging") == 7
+    # the version's files, from the run's artifacts, through /model-versions/get-artifact
+    status, body = get_raw(f"/model-versions/get-artifact?name={name}&version=1&path=MLmodel")
+    assert status == 200 and body == mlmodel
 
 
 def test_versions_stages_and_latest(client: MlflowClient, experiment: str) -> None:  # noqa: ARG001

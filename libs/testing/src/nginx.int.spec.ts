@@ -104,6 +104,13 @@ describe('nginx front door (infra/local/nginx.sh)', () => {
     ['GET', '/get-artifact?path=a&run_uuid=b', 'artifacts'],
     ['GET', '/ajax-api/2.0/mlflow/get-artifact?path=a&run_uuid=b', 'artifacts'],
     ['GET', '/api/2.0/mlflow/model-versions/get-artifact?name=m&version=1&path=x', 'artifacts'],
+    // MLflow's own route for it (the UI's): no API prefix
+    ['GET', '/model-versions/get-artifact?name=m&version=1&path=x', 'artifacts'],
+    [
+      'GET',
+      '/ajax-api/2.0/mlflow/model-versions/get-artifact?name=m&version=1&path=x',
+      'artifacts',
+    ],
     ['POST', '/api/2.0/mlflow/registered-models/create', 'registry'],
     ['GET', '/api/2.0/mlflow/model-versions/get?name=m&version=1', 'registry'],
     ['POST', '/api/2.0/mlflow/model-versions/transition-stage', 'registry'],
