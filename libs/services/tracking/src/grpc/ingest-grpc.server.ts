@@ -46,6 +46,9 @@ import { BatchRejectedError, GrpcCode, MetricIngest, type BatchAck } from './met
 import { metricRequestDecoder } from './batch-decoder.js';
 
 const { MetricIngestServiceService } = ingestV1;
+
+/** Methods callable without credentials when auth is on: the standard gRPC health checks. */
+export const PUBLIC_GRPC_PREFIX = '/grpc.health.v1.Health/';
 type Req = ingestV1.StreamMetricsRequest;
 type Res = ingestV1.StreamMetricsResponse;
 
@@ -184,6 +187,7 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
 
   async onApplicationBootstrap(): Promise<void> {
     const server = new grpc.Server({
+      interceptors: [this.authenticationGate()],
       'grpc.max_receive_message_length': this.config.ingest.maxMessageBytes,
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
@@ -293,6 +297,35 @@ export class IngestGrpcServer implements OnApplicationBootstrap, OnApplicationSh
           (e: unknown) => cb(statusOf(e, this.logger)),
         );
     };
+  }
+
+  /**
+   * With auth on, every call of every service on this port (ingest, reflection, any added later)
+   * is authenticated before its handler runs, except the gRPC health checks (as HTTP /health): no
+   * or bad credentials end it with UNAUTHENTICATED. The ingest handlers then authenticate again
+   * for the principal (a verified password or token is cached) and authorize each resource.
+   */
+  private authenticationGate(): grpc.ServerInterceptor {
+    return (method, call) =>
+      new grpc.ServerInterceptingCall(call, {
+        start: (next) =>
+          next({
+            onReceiveMetadata: (metadata, proceed) => {
+              if (
+                this.access === undefined ||
+                !this.access.enabled ||
+                method.path.startsWith(PUBLIC_GRPC_PREFIX)
+              ) {
+                proceed(metadata);
+                return;
+              }
+              this.authenticate({ metadata, getPeer: () => call.getPeer() }).then(
+                () => proceed(metadata),
+                (e: unknown) => call.sendStatus(statusOf(e, this.logger)),
+              );
+            },
+          }),
+      });
   }
 
   /**
