@@ -197,6 +197,7 @@ describe('permission matrix over every registered route', () => {
   /** Routes any signed-in user may call: creates (the creator is granted), filtered searches, self-service. */
   const SIGNED_IN_ONLY = new Set([
     'GET /version',
+    'GET /metrics',
     'POST /mlflow/experiments/create',
     'GET /mlflow/experiments/search',
     'POST /mlflow/experiments/search',
@@ -297,4 +298,30 @@ describe('permission matrix over every registered route', () => {
     expect(wrong).toEqual([]);
     expect(checked).toBe(routes.length * callers.length);
   }, 300_000);
+
+  it('never lets a request that leaves out its resource through for a user without rights', async () => {
+    // the gate lets a request without the identifying field through for its handler to refuse
+    // (400): a handler that read the absence as "every resource" would leak, so none may succeed
+    const stranger = callers.find((c) => c.name === 'stranger')!;
+    const succeeded: string[] = [];
+    let checked = 0;
+    for (const r of server.routes) {
+      if (r.method === 'HEAD') continue;
+      const rule = ruleFor(r.method, r.url);
+      if (rule?.kind !== 'resource') continue;
+      const url = r.url.replace(':model_id', modelId).replace(':tag_key', 'k').replace(/\*$/, '');
+      const res = await call(
+        server,
+        r.method,
+        url,
+        stranger.auth,
+        r.method === 'GET' ? undefined : {},
+      );
+      checked++;
+      if (res.status < 400)
+        succeeded.push(`${r.method} ${r.url}: ${res.status} ${res.text.slice(0, 120)}`);
+    }
+    expect(checked).toBeGreaterThan(50);
+    expect(succeeded).toEqual([]);
+  }, 120_000);
 });

@@ -40,8 +40,9 @@ export async function createHttpApp(
     routerOptions: { maxParamLength: 4096 },
     clientErrorHandler: clientErrorHandler(() => accessControl()?.enabled === true),
   });
-  beforeRoutes?.(adapter.getInstance());
+  // first, so routes added by `beforeRoutes` (/metrics) are recorded too (the permission matrix)
   recordRoutes(adapter.getInstance());
+  beforeRoutes?.(adapter.getInstance());
   installMlflowWireRules(adapter.getInstance());
   installAccessControl(adapter.getInstance(), accessControl);
   const app = await NestFactory.create<NestFastifyApplication>(rootModule as never, adapter, {
