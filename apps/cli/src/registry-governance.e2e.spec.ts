@@ -338,6 +338,65 @@ describe('registry governance and audit (auth on, injected clock)', () => {
       expect(set.correlation_id).toBe(moved.metadata.correlationId);
     });
 
+    it('applies an approved stage request, archiving the previous holder in the same append', async () => {
+      await newModel('risk', 2);
+      await api('POST', 'ledgerflow/registry/policies/set', ADMIN, {
+        name: 'risk',
+        policy: { stages: { Production: { approvals: 1, approvers: ['group:leads'] } } },
+      });
+      const direct = await call(
+        server,
+        'POST',
+        '/api/2.0/mlflow/model-versions/transition-stage',
+        ALICE,
+        { name: 'risk', version: '1', stage: 'Production' },
+      );
+      expect(direct.status).toBe(403);
+      expect(direct.json['message']).toContain('rule stages.Production.approvals');
+      for (const [version, approver] of [
+        ['1', CAROL],
+        ['2', ERIN],
+      ] as const) {
+        await api('POST', 'mlflow/transition-requests/create', ALICE, {
+          name: 'risk',
+          version,
+          stage: 'production',
+          comment: `promote ${version}`,
+        });
+        const approved = await api('POST', 'mlflow/transition-requests/approve', approver, {
+          name: 'risk',
+          version,
+          stage: 'Production',
+          archive_existing_versions: true,
+          comment: `ok ${version}`,
+        });
+        expect(approved.json['applied']).toBe(true);
+        expect(approved.json['request']).toMatchObject({
+          to_stage: 'Production',
+          status: 'applied',
+        });
+      }
+      expect([await stageOf('risk', 1), await stageOf('risk', 2)]).toEqual([
+        'Archived',
+        'Production',
+      ]);
+      const moved = (await timeline('risk', 2)).find((e) => e.action === 'transition_stage')!;
+      expect(moved).toMatchObject({
+        actor: 'erin',
+        summary: 'moved version 2 from None to Production, archiving 1 (Production)',
+        reason: 'ok 2',
+      });
+      expect(moved.approvals.map((a) => a.user)).toEqual(['erin']);
+      // archiving is for Staging and Production only, as in MLflow
+      const bad = await call(server, 'POST', '/api/2.0/mlflow/transition-requests/approve', ERIN, {
+        name: 'risk',
+        version: '1',
+        stage: 'Archived',
+        archive_existing_versions: true,
+      });
+      expect(bad.status).toBe(400);
+    });
+
     it('leaves the alias alone when a request is rejected or expires', async () => {
       await api('POST', 'mlflow/transition-requests/create', BOB, {
         name: 'fraud',
