@@ -757,23 +757,38 @@ describe('registry governance and audit (auth on, injected clock)', () => {
     it('replays the promotion history as a readable report that ends in the as-of state', async () => {
       const res = await api('GET', 'ledgerflow/audit/replay', ADMIN, { name: 'churn-v2' });
       const report = res.json['report'] as string;
-      const order = [
-        'created registered model',
-        'moved version 1 from None to Staging',
-        'moved version 1 from Staging to Production',
-        'set alias @champion to version 1',
-        'moved version 2 from Staging to Production, archiving 1 (Production)',
-        'moved alias @champion from version 1 to 2',
-        'deleted alias @challenger (was version 3)',
-        'moved alias @champion from version 2 to 3',
-        "renamed 'churn' to 'churn-v2'",
-      ];
-      let at = -1;
-      for (const fragment of order) {
-        const next = report.indexOf(fragment, at + 1);
-        expect({ fragment, found: next > at }).toEqual({ fragment, found: true });
-        at = next;
-      }
+      // every line of the report, in order, at the instant of the scripted step that made it
+      const at = (step: number): string => new Date(instants[step]!).toISOString();
+      const source = `runs:/${runId}/model`;
+      const lines = [...report.matchAll(/^(\S+Z) {2}(\w+): (.*)$/gm)].map((m) => [
+        m[1],
+        m[2],
+        m[3],
+      ]);
+      expect(lines).toEqual(
+        (
+          [
+            [1, "created registered model 'churn'"],
+            [1, `created version 1 from ${source}`],
+            [1, `created version 2 from ${source}`],
+            [2, 'moved version 1 from None to Staging'],
+            [3, 'moved version 1 from Staging to Production'],
+            [3, 'set alias @champion to version 1'],
+            [4, `created version 3 from ${source}`],
+            [4, 'moved version 2 from None to Staging'],
+            [5, 'moved version 2 from Staging to Production, archiving 1 (Production)'],
+            [6, 'moved alias @champion from version 1 to 2'],
+            [6, 'set alias @challenger to version 3'],
+            [7, 'moved version 3 from None to Staging'],
+            [7, 'deleted alias @challenger (was version 3)'],
+            [8, 'moved version 3 from Staging to Production, archiving 2 (Production)'],
+            [8, 'moved alias @champion from version 2 to 3'],
+            [9, 'deleted version 1'],
+            [10, "renamed 'churn' to 'churn-v2'"],
+          ] as const
+        ).map(([step, summary]) => [at(step), 'alice', summary]),
+      );
+      expect(report).toContain('\n11 promotions.\n');
       expect(report).toContain('Final state: Production: 3; Archived: 2; @champion=3');
     });
   });

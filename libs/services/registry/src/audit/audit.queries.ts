@@ -190,9 +190,14 @@ export class AuditQueries {
     for (const e of entries) {
       if (
         !e.promotion &&
-        !['create_model', 'rename_model', 'delete_model', 'create_version', 'denied'].includes(
-          e.action,
-        )
+        ![
+          'create_model',
+          'rename_model',
+          'delete_model',
+          'create_version',
+          'delete_version',
+          'denied',
+        ].includes(e.action)
       )
         continue;
       if (e.promotion) n++;
