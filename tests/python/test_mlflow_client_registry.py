@@ -50,6 +50,11 @@ def experiment(client: MlflowClient) -> str:
     return exp_id
 
 
+def http_timeout() -> float:
+    """The client's request timeout (conftest: more for a cluster on a busy machine)."""
+    return float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "15"))
+
+
 def rest(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     url = f"{os.environ['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/{path}"
     data = None if body is None else json.dumps(body).encode()
@@ -57,7 +62,7 @@ def rest(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=15) as res:
+        with urllib.request.urlopen(req, timeout=http_timeout()) as res:
             return res.status, json.loads(res.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
@@ -67,7 +72,7 @@ def get_raw(path: str) -> tuple[int, bytes]:
     """GET a server path (not under the REST API prefix), returning status and raw body."""
     url = f"{os.environ['MLFLOW_TRACKING_URI']}{path}"
     try:
-        with urllib.request.urlopen(url, timeout=15) as res:
+        with urllib.request.urlopen(url, timeout=http_timeout()) as res:
             return res.status, res.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
