@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BackgroundHash } from './background-hash.js';
+import { BackgroundHash, IDLE_SLOTS, hashSlotsInUse } from './background-hash.js';
 
 const sha256 = (...parts: Buffer[]): string => {
   const h = createHash('sha256');
@@ -30,11 +30,37 @@ describe('BackgroundHash', () => {
     const h = new BackgroundHash();
     const owned = h.take(1 << 20).fill(3);
     h.update(owned);
-    expect(owned.buffer.byteLength).toBe(0); // transferred: the caller's buffer is detached
     await h.drain(0);
-    // hashed buffers come back for reuse
-    expect(h.take(1 << 20).buffer.byteLength).toBe(1 << 20);
-    await h.digest();
+    // a hashed buffer comes back to the pool and is handed out again, not allocated anew
+    expect(h.take(1 << 20).buffer).toBe(owned.buffer);
+    expect(await h.digest()).toBe(sha256(Buffer.alloc(1 << 20, 3)));
     expect(await new BackgroundHash().digest()).toBe(sha256());
+  });
+
+  it('shares batch buffers with the worker once and reuses them: no buffer per batch, none lost', async () => {
+    const before = hashSlotsInUse();
+    const h = new BackgroundHash();
+    const parts: Buffer[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    for (let i = 0; i < 64; i++) {
+      const b = h.take(1 << 16).fill(i);
+      parts.push(Buffer.from(b));
+      buffers.add(b.buffer);
+      h.update(b);
+      await h.drain(1 << 17);
+    }
+    expect(await h.digest()).toBe(sha256(...parts));
+    // 64 batches went through a handful of shared buffers
+    expect(buffers.size).toBeLessThanOrEqual(IDLE_SLOTS + 4);
+    // an upload that fails gives back the buffers it held and the ones in flight
+    const failed = new BackgroundHash();
+    const held = failed.take(1 << 16);
+    failed.update(failed.take(1 << 16).fill(1));
+    failed.abort();
+    void held;
+    await new Promise((r) => setTimeout(r, 100));
+    const after = hashSlotsInUse();
+    expect(after.live).toBe(after.idle);
+    expect(after.live).toBeLessThanOrEqual(Math.max(before.live, IDLE_SLOTS));
   });
 });

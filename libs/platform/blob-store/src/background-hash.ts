@@ -3,20 +3,32 @@ import { Worker } from 'node:worker_threads';
 /**
  * sha256 on a worker thread, so a large upload's hashing (the costliest CPU work of an upload, about
  * half a second per GiB) runs beside the event loop that receives and writes the bytes. One worker
- * per process, shared by every upload; buffers are transferred to it, not copied, and each upload
- * bounds how many bytes may wait to be hashed.
+ * per process, shared by every upload; each upload bounds how many bytes may wait to be hashed.
+ *
+ * Batches live in shared memory. Each batch buffer is a SharedArrayBuffer ("slot") that is shown to
+ * the worker once, when it is allocated; after that a batch is handed over by naming its slot, and
+ * the slot comes back to a process-wide pool once hashed. An earlier version transferred an
+ * ArrayBuffer per batch instead: every transfer created a new ArrayBuffer on the receiving side,
+ * and a pooled one that lived long enough to reach V8's old generation kept counting its 4 MiB as
+ * external memory after it had been transferred away, until the next full GC. So every 64 MiB or
+ * so of upload set off a full mark of the application's heap (10-16 per GiB, about a CPU-second
+ * per GiB on V8's helper threads). A slot is allocated once and never changes hands.
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const hashes = new Map();
+const slots = new Map();
 parentPort.on('message', (m) => {
   if (m.op === 'data') {
     let h = hashes.get(m.id);
     if (h === undefined) hashes.set(m.id, (h = createHash('sha256')));
-    h.update(new Uint8Array(m.buf, 0, m.length));
-    // the buffer goes back for reuse: hashed bytes never wait here for this thread's GC
-    parentPort.postMessage({ id: m.id, op: 'hashed', bytes: m.length, buf: m.buf }, [m.buf]);
+    h.update(slots.get(m.slot).subarray(m.offset, m.offset + m.length));
+    parentPort.postMessage({ id: m.id, op: 'hashed', bytes: m.length, slot: m.slot });
+  } else if (m.op === 'slot') {
+    slots.set(m.slot, new Uint8Array(m.sab));
+  } else if (m.op === 'drop') {
+    slots.delete(m.slot);
   } else if (m.op === 'end') {
     const h = hashes.get(m.id) ?? createHash('sha256');
     hashes.delete(m.id);
@@ -28,12 +40,7 @@ parentPort.on('message', (m) => {
 `;
 
 type Reply =
-  | {
-      readonly id: number;
-      readonly op: 'hashed';
-      readonly bytes: number;
-      readonly buf: ArrayBuffer;
-    }
+  | { readonly id: number; readonly op: 'hashed'; readonly bytes: number; readonly slot: number }
   | { readonly id: number; readonly op: 'digest'; readonly hex: string };
 
 interface Listener {
@@ -41,16 +48,38 @@ interface Listener {
   fail(error: Error): void;
 }
 
+/** A shared batch buffer the worker knows by number. */
+interface Slot {
+  readonly index: number;
+  readonly sab: SharedArrayBuffer;
+  /** The worker the slot was shown to; a slot outlives a worker that died only to be dropped. */
+  readonly worker: Worker;
+}
+
+/** Idle slots kept for the next batches (4 MiB each for uploads' batches). */
+export const IDLE_SLOTS = 6;
+
 let worker: Worker | undefined;
 let nextId = 1;
+let nextSlot = 1;
 const listeners = new Map<number, Listener>();
+const slotsByBuffer = new Map<SharedArrayBuffer, Slot>();
+const slotsByIndex = new Map<number, Slot>();
+const idle: Slot[] = [];
 
 function sharedWorker(): Worker {
   if (worker === undefined) {
     const w = new Worker(WORKER_SOURCE, { eval: true });
-    w.on('message', (m: Reply) => listeners.get(m.id)?.reply(m));
+    w.on('message', (m: Reply) => {
+      // a hashed slot goes back to the pool whether or not its upload is still listening
+      if (m.op === 'hashed') release(slotsByIndex.get(m.slot));
+      listeners.get(m.id)?.reply(m);
+    });
     const fail = (error: Error): void => {
-      if (worker === w) worker = undefined;
+      if (worker !== w) return;
+      worker = undefined;
+      for (const slot of [...slotsByIndex.values()]) if (slot.worker === w) forget(slot);
+      idle.length = 0;
       for (const l of [...listeners.values()]) l.fail(error);
     };
     w.on('error', fail);
@@ -63,6 +92,42 @@ function sharedWorker(): Worker {
   return worker;
 }
 
+function forget(slot: Slot): void {
+  slotsByBuffer.delete(slot.sab);
+  slotsByIndex.delete(slot.index);
+}
+
+function acquire(size: number): Slot {
+  const w = sharedWorker();
+  for (let i = idle.length - 1; i >= 0; i--) {
+    const slot = idle[i]!;
+    if (slot.sab.byteLength >= size && slot.worker === w) {
+      idle.splice(i, 1);
+      return slot;
+    }
+  }
+  const slot: Slot = { index: nextSlot++, sab: new SharedArrayBuffer(size), worker: w };
+  slotsByBuffer.set(slot.sab, slot);
+  slotsByIndex.set(slot.index, slot);
+  w.postMessage({ op: 'slot', slot: slot.index, sab: slot.sab });
+  return slot;
+}
+
+function release(slot: Slot | undefined): void {
+  if (slot === undefined || !slotsByIndex.has(slot.index)) return;
+  if (slot.worker === worker && idle.length < IDLE_SLOTS) {
+    idle.push(slot);
+    return;
+  }
+  forget(slot);
+  if (slot.worker === worker) slot.worker.postMessage({ op: 'drop', slot: slot.index });
+}
+
+/** Slots allocated so far and not dropped (for tests). */
+export function hashSlotsInUse(): { live: number; idle: number } {
+  return { live: slotsByIndex.size, idle: idle.length };
+}
+
 /** One upload's sha256, fed in order; `update` takes ownership of the buffer it is given. */
 export class BackgroundHash {
   private readonly id = nextId++;
@@ -72,17 +137,14 @@ export class BackgroundHash {
   private wake: (() => void) | undefined;
   private digested: ((hex: string) => void) | undefined;
   private aborted = false;
-  /** Buffers from take(), which update() may transfer; hashed ones come back to `free`. */
-  private readonly owned = new WeakSet<ArrayBuffer>();
-  private readonly free: ArrayBuffer[] = [];
+  /** Slots from take() not handed over yet: given back to the pool when the upload ends. */
+  private readonly held = new Set<Slot>();
 
   constructor() {
     listeners.set(this.id, {
       reply: (m) => {
-        if (m.op === 'hashed') {
-          this.outstanding -= m.bytes;
-          if (this.free.length < 4) this.free.push(m.buf);
-        } else this.digested?.(m.hex);
+        if (m.op === 'hashed') this.outstanding -= m.bytes;
+        else this.digested?.(m.hex);
         this.wake?.();
       },
       fail: (error) => {
@@ -97,30 +159,36 @@ export class BackgroundHash {
     return this.outstanding;
   }
 
-  /** A buffer of `size` bytes that update() can transfer without a copy (reused once hashed). */
+  /** A buffer of `size` bytes in shared memory, which update() hands over without a copy. */
   take(size: number): Buffer {
-    let ab = this.free.pop();
-    if (ab === undefined || ab.byteLength < size) ab = new ArrayBuffer(size);
-    this.owned.add(ab);
-    return Buffer.from(ab, 0, size);
+    this.check();
+    const slot = acquire(size);
+    this.held.add(slot);
+    return Buffer.from(slot.sab, 0, size);
   }
 
   /**
-   * Hands `buf` to the worker: transferred when it came from take(), else copied once. Either way
-   * the caller must not use it again.
+   * Hands `buf` to the worker: by reference when it came from take(), else copied once into a slot.
+   * Either way the caller must not use it again.
    */
   update(buf: Buffer): void {
     if (this.aborted) return;
     this.check();
-    let ab: ArrayBuffer;
-    if (buf.byteOffset === 0 && buf.buffer instanceof ArrayBuffer && this.owned.has(buf.buffer)) {
-      ab = buf.buffer;
-    } else {
-      ab = new ArrayBuffer(buf.byteLength);
-      new Uint8Array(ab).set(buf);
-    }
+    let slot = buf.buffer instanceof SharedArrayBuffer ? slotsByBuffer.get(buf.buffer) : undefined;
+    let offset = buf.byteOffset;
+    if (slot === undefined || !this.held.has(slot)) {
+      slot = acquire(buf.byteLength);
+      buf.copy(Buffer.from(slot.sab));
+      offset = 0;
+    } else this.held.delete(slot);
     this.outstanding += buf.byteLength;
-    this.worker.postMessage({ id: this.id, op: 'data', buf: ab, length: buf.byteLength }, [ab]);
+    this.worker.postMessage({
+      id: this.id,
+      op: 'data',
+      slot: slot.index,
+      offset,
+      length: buf.byteLength,
+    });
   }
 
   /** Waits until at most `bytes` are waiting to be hashed. */
@@ -135,6 +203,7 @@ export class BackgroundHash {
 
   /** The hex digest of everything given to `update`. */
   async digest(): Promise<string> {
+    this.giveBack();
     this.check();
     try {
       return await new Promise<string>((resolve, reject) => {
@@ -149,12 +218,18 @@ export class BackgroundHash {
     }
   }
 
-  /** Drops the worker's state for an upload that failed. */
+  /** Drops the worker's state for an upload that failed; its buffers go back to the pool. */
   abort(): void {
     if (this.aborted) return;
     this.aborted = true;
+    this.giveBack();
     listeners.delete(this.id);
     if (this.failure === undefined) this.worker.postMessage({ id: this.id, op: 'abort' });
+  }
+
+  private giveBack(): void {
+    for (const slot of this.held) release(slot);
+    this.held.clear();
   }
 
   private check(): void {

@@ -75,9 +75,9 @@ function primeMallocThresholds(): void {
  * Streams the body into the file, hashing it on the way. Chunks from the socket are copied, as
  * they arrive, into ~4 MiB batch buffers, and a full batch is written while the next one fills (the
  * write runs in libuv's thread pool), so receiving and writing overlap instead of taking turns per
- * 64 KiB chunk. A body larger than one batch is hashed on a worker thread (BackgroundHash): each
- * written batch buffer is transferred to it and comes back for reuse once hashed, so the event loop
- * only receives and copies.
+ * 64 KiB chunk. A body larger than one batch is hashed on a worker thread (BackgroundHash): the
+ * batch buffers live in shared memory, each written batch is handed to the worker by reference and
+ * its buffer comes back for reuse once hashed, so the event loop only receives and copies.
  *
  * The body is read through 'data' events, not async iteration: an iterator costs a few promises per
  * 64 KiB chunk, and a chunk held until its batch was full survived young-generation GCs; together
@@ -171,7 +171,7 @@ function writeHashed(
       const hash = background!;
       writeAll(handle, [buf])
         .then(() => {
-          hash.update(buf); // transferred to the worker: not used here again
+          hash.update(buf); // handed to the worker: not used here again
           return hash.drain(MAX_UNHASHED_BYTES);
         })
         .then(
