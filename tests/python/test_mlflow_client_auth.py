@@ -167,3 +167,105 @@ def test_auth_client_manages_users(ledgerflow_auth_server: str, monkeypatch: pyt
     with pytest.raises(MlflowException) as e:
         auth.get_user(name)
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_read_user_is_denied_registry_writes_until_granted(ledgerflow_auth_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = ledgerflow_auth_server
+    owner = _new_user(monkeypatch, url, "regowner")
+    reader = _new_user(monkeypatch, url, "regreader")
+    _as(monkeypatch, owner, PASSWORD)
+    client = MlflowClient(tracking_uri=url)
+    exp_id = client.create_experiment(f"auth-reg-{uuid.uuid4().hex[:8]}")
+    run_id = client.create_run(exp_id).info.run_id
+    name = f"auth-model-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
+
+    # default permission READ: the reader reads the model, every write is PERMISSION_DENIED
+    _as(monkeypatch, reader, PASSWORD)
+    client = MlflowClient(tracking_uri=url)
+    assert client.get_registered_model(name).name == name
+    assert client.get_model_version(name, "1").version == "1"
+    for write in (
+        lambda: client.update_registered_model(name, description="mine now"),
+        lambda: client.set_registered_model_tag(name, "k", "v"),
+        lambda: client.set_registered_model_alias(name, "champion", "1"),
+        lambda: client.transition_model_version_stage(name, "1", "Production"),
+        lambda: client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id),
+        lambda: client.set_model_version_tag(name, "1", "k", "v"),
+        lambda: client.rename_registered_model(name, f"{name}-stolen"),
+        lambda: client.delete_model_version(name, "1"),
+        lambda: client.delete_registered_model(name),
+    ):
+        with pytest.raises(MlflowException) as e:
+            write()
+        assert e.value.error_code == "PERMISSION_DENIED"
+    assert client.get_registered_model(name).description in (None, "")
+
+    # the owner grants EDIT on the model with MLflow's auth client: edits work, deletes do not
+    _as(monkeypatch, owner, PASSWORD)
+    _auth_client(url).grant_user_permission(reader, "registered_model", name, "EDIT")
+    _as(monkeypatch, reader, PASSWORD)
+    client = MlflowClient(tracking_uri=url)
+    client.update_registered_model(name, description="edited by the reader")
+    client.set_registered_model_alias(name, "champion", "1")
+    assert client.get_model_version_by_alias(name, "champion").version == "1"
+    with pytest.raises(MlflowException) as e:
+        client.delete_registered_model(name)
+    assert e.value.error_code == "PERMISSION_DENIED"
+
+
+def test_searches_never_show_what_the_caller_may_not_read(ledgerflow_auth_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = ledgerflow_auth_server
+    owner = _new_user(monkeypatch, url, "searchowner")
+    reader = _new_user(monkeypatch, url, "searcher")
+    _as(monkeypatch, owner, PASSWORD)
+    client = MlflowClient(tracking_uri=url)
+    auth = _auth_client(url)
+    tag = uuid.uuid4().hex[:8]
+    visible, hidden = [], []
+    for i in range(4):
+        exp_id = client.create_experiment(f"search-{tag}-{i}")
+        run_id = client.create_run(exp_id).info.run_id
+        name = f"search-{tag}-model-{i}"
+        client.create_registered_model(name)
+        client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
+        if i % 2:
+            auth.grant_user_permission(reader, "experiment", exp_id, "NO_PERMISSIONS")
+            auth.grant_user_permission(reader, "registered_model", name, "NO_PERMISSIONS")
+            hidden.append((exp_id, name))
+        else:
+            visible.append((exp_id, name))
+    all_ids = [e for e, _ in visible + hidden]
+
+    _as(monkeypatch, reader, PASSWORD)
+    client = MlflowClient(tracking_uri=url)
+    # one item per page: the filtering happens inside the query, so paging never skips or leaks
+    exps = client.search_experiments(filter_string=f"name LIKE 'search-{tag}-%'", max_results=1)
+    seen = list(exps)
+    while exps.token:
+        exps = client.search_experiments(filter_string=f"name LIKE 'search-{tag}-%'", max_results=1, page_token=exps.token)
+        seen.extend(exps)
+    assert sorted(e.experiment_id for e in seen) == sorted(e for e, _ in visible)
+    runs = client.search_runs(all_ids, max_results=1)
+    run_exps = [r.info.experiment_id for r in runs]
+    while runs.token:
+        runs = client.search_runs(all_ids, max_results=1, page_token=runs.token)
+        run_exps.extend(r.info.experiment_id for r in runs)
+    assert sorted(run_exps) == sorted(e for e, _ in visible)
+    models = client.search_registered_models(filter_string=f"name LIKE 'search-{tag}-%'")
+    assert sorted(m.name for m in models) == sorted(n for _, n in visible)
+    versions = client.search_model_versions(f"name LIKE 'search-{tag}-%'")
+    assert sorted(v.name for v in versions) == sorted(n for _, n in visible)
+    for exp_id, name in hidden:
+        with pytest.raises(MlflowException) as e:
+            client.get_experiment(exp_id)
+        assert e.value.error_code == "PERMISSION_DENIED"
+        with pytest.raises(MlflowException) as e:
+            client.get_registered_model(name)
+        assert e.value.error_code == "PERMISSION_DENIED"
+
+    # the owner sees all of them
+    _as(monkeypatch, owner, PASSWORD)
+    owner_view = MlflowClient(tracking_uri=url).search_registered_models(filter_string=f"name LIKE 'search-{tag}-%'")
+    assert len(owner_view) == 4
