@@ -299,6 +299,76 @@ describe('permission matrix over every registered route', () => {
     expect(checked).toBe(routes.length * callers.length);
   }, 300_000);
 
+  it('answers a storm of every kind of bad credential with 401s while signed-in callers are served', async () => {
+    const owner = callers.find((c) => c.name === 'owner')!.auth!;
+    const token = async (extra: Record<string, unknown>) => {
+      const res = await call(server, 'POST', '/api/2.0/ledgerflow/tokens/create', owner, {
+        name: 'storm',
+        ...extra,
+      });
+      expect(res.status).toBe(200);
+      return res.json as { token: string; token_info: { token_id: string } };
+    };
+    const revoked = await token({});
+    expect(
+      (
+        await call(server, 'POST', '/api/2.0/ledgerflow/tokens/revoke', owner, {
+          token_id: revoked.token_info.token_id,
+        })
+      ).status,
+    ).toBe(200);
+    const expired = await token({ expires_in_seconds: 1 });
+    await new Promise((r) => setTimeout(r, 1100));
+    const badKinds: (string | undefined)[] = [
+      undefined,
+      '',
+      'Basic',
+      'Basic =',
+      'Basic !!!not-base64!!!',
+      `Basic ${Buffer.from('no-colon').toString('base64')}`,
+      `Basic ${Buffer.from('owner:').toString('base64')}`,
+      basic('owner', 'not-the-password'),
+      basic('nobody', PASSWORD),
+      'Bearer',
+      'Bearer lft_',
+      `Bearer ${revoked.token}`,
+      `Bearer ${expired.token}`,
+      `Bearer ${expired.token.slice(0, -1)}x`,
+      'Digest username="owner"',
+      `Basic ${'A'.repeat(10_000)}`,
+      // over Node's 16 KiB header limit: refused by the HTTP parser
+      `Bearer ${'x'.repeat(40_000)}`,
+    ];
+    const storm = Array.from({ length: 4 }, () => badKinds)
+      .flat()
+      .map((auth) =>
+        call(server, 'GET', `/api/2.0/mlflow/experiments/get`, auth, {
+          experiment_id: experimentId,
+        }),
+      );
+    const served = Array.from({ length: 10 }, () =>
+      call(server, 'GET', '/api/2.0/mlflow/experiments/get', owner, {
+        experiment_id: experimentId,
+      }),
+    );
+    const [health, ...rest] = await Promise.all([
+      call(server, 'GET', '/health', undefined),
+      ...served,
+      ...storm,
+    ]);
+    expect(health.status).toBe(200);
+    expect(rest.slice(0, served.length).map((r) => r.status)).toEqual(served.map(() => 200));
+    const refused = rest.slice(served.length);
+    expect(refused.map((r) => r.status)).toEqual(refused.map(() => 401));
+    expect(
+      refused.every(
+        (r) =>
+          r.headers.get('www-authenticate') === 'Basic realm="mlflow"' &&
+          /not authenticated/.test(r.text),
+      ),
+    ).toBe(true);
+  });
+
   it('never lets a request that leaves out its resource through for a user without rights', async () => {
     // the gate lets a request without the identifying field through for its handler to refuse
     // (400): a handler that read the absence as "every resource" would leak, so none may succeed
