@@ -269,3 +269,33 @@ def test_searches_never_show_what_the_caller_may_not_read(ledgerflow_auth_server
     _as(monkeypatch, owner, PASSWORD)
     owner_view = MlflowClient(tracking_uri=url).search_registered_models(filter_string=f"name LIKE 'search-{tag}-%'")
     assert len(owner_view) == 4
+
+
+@pytest.mark.parametrize("credential", ["basic", "token"])
+def test_fluent_workflow_of_a_non_admin(ledgerflow_auth_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path, credential: str) -> None:
+    """The everyday fluent API as a plain user: set_experiment creates a new experiment (its
+    get-by-name must answer RESOURCE_DOES_NOT_EXIST, not PERMISSION_DENIED), then a run with an
+    artifact, then a registered model version from it, with basic credentials or a token."""
+    url = ledgerflow_auth_server
+    user = _new_user(monkeypatch, url, f"fluent{credential}")
+    if credential == "basic":
+        _as(monkeypatch, user, PASSWORD)
+    else:
+        _as(monkeypatch, token=_create_token(url, user))
+    mlflow.set_tracking_uri(url)
+    name = f"fluent-{credential}-{uuid.uuid4().hex[:8]}"
+    exp = mlflow.set_experiment(name)
+    assert mlflow.set_experiment(name).experiment_id == exp.experiment_id
+    f = tmp_path / "notes.txt"
+    f.write_text("fluent")
+    with mlflow.start_run() as run:
+        mlflow.log_param("lr", "0.1")
+        mlflow.log_metric("loss", 0.5)
+        mlflow.log_artifact(str(f))
+    model = f"fluent-{credential}-model-{uuid.uuid4().hex[:6]}"
+    client = MlflowClient(tracking_uri=url)
+    client.create_registered_model(model)
+    version = client.create_model_version(model, f"{run.info.artifact_uri}/notes.txt", run_id=run.info.run_id)
+    assert version.version == "1"
+    assert client.get_run(run.info.run_id).data.params == {"lr": "0.1"}
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["notes.txt"]

@@ -118,6 +118,15 @@ describe('identity with auth on: search filtering, groups, actors, gRPC, bad cre
       experiment_id: hidden[0],
     });
     expect([direct.status, direct.text]).toEqual([403, 'Permission denied']);
+    const byName = await call(server, 'GET', '/api/2.0/mlflow/experiments/get-by-name', bob, {
+      experiment_name: 'leak-0',
+    });
+    expect([byName.status, byName.text]).toEqual([403, 'Permission denied']);
+    // a name that names no experiment is answered as MLflow does (set_experiment then creates it)
+    const absent = await call(server, 'GET', '/api/2.0/mlflow/experiments/get-by-name', bob, {
+      experiment_name: 'no-such-experiment',
+    });
+    expect([absent.status, absent.json['error_code']]).toEqual([404, 'RESOURCE_DOES_NOT_EXIST']);
     // the owner and the admin still see everything
     const all = await ok('POST', '/api/2.0/mlflow/experiments/search', ADMIN, {
       filter: "name LIKE 'leak-%'",

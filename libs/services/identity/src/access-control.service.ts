@@ -173,12 +173,7 @@ export class AccessControlService implements AccessControl {
       case 'experiment_name': {
         const name = field(() => msg.optionalString(target.field));
         if (name === undefined) return ['none'];
-        const doc = await this.tracked((t) => t.experimentByName(name));
-        return [
-          typeof doc?.experiment_id === 'string'
-            ? { type: 'experiment', id: doc.experiment_id }
-            : 'unknown',
-        ];
+        return [await this.experimentNameAnchor(name)];
       }
       case 'run': {
         let id: string | undefined;
@@ -267,6 +262,31 @@ export class AccessControlService implements AccessControl {
       );
       return undefined;
     }
+  }
+
+  /**
+   * The experiment a name names. A name that names none is let through to its handler, which
+   * answers RESOURCE_DOES_NOT_EXIST as MLflow's auth app does: `mlflow.set_experiment(name)` asks
+   * get-by-name and creates the experiment on that answer (a 403 would stop every non-admin). It
+   * tells no more than experiments/create does, which refuses a name that is taken. When tracking
+   * cannot answer, the name counts as unknown: refused for non-admins.
+   */
+  private async experimentNameAnchor(name: string): Promise<Anchor> {
+    const tracking = this.tracking;
+    if (tracking === undefined) return 'unknown';
+    let doc: { readonly experiment_id: string } | undefined;
+    try {
+      doc = await tracking.experimentByName(name);
+    } catch (e) {
+      this.logger.warn(
+        `tracking lookup failed, access refused: ${e instanceof Error ? e.message : String(e)}`,
+      );
+      return 'unknown';
+    }
+    if (doc === undefined) return 'none';
+    return typeof doc.experiment_id === 'string'
+      ? { type: 'experiment', id: doc.experiment_id }
+      : 'unknown';
   }
 
   private async loggedModelAnchor(modelId: string): Promise<Anchor> {
