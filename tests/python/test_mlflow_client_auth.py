@@ -299,3 +299,36 @@ def test_fluent_workflow_of_a_non_admin(ledgerflow_auth_server: str, monkeypatch
     assert version.version == "1"
     assert client.get_run(run.info.run_id).data.params == {"lr": "0.1"}
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["notes.txt"]
+
+
+class _Constant(mlflow.pyfunc.PythonModel):
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def predict(self, context, model_input, params=None):  # noqa: ARG002
+        return [self.value] * len(model_input)
+
+
+def test_log_register_and_load_a_model_as_plain_users(ledgerflow_auth_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 3.x log_model (logged model, its artifacts, registration from models:/m-...) by a plain
+    user, loaded by another user with READ (models:/name/1 and @alias), who may not register."""
+    import pandas as pd
+
+    url = ledgerflow_auth_server
+    author = _new_user(monkeypatch, url, "modeler")
+    reader = _new_user(monkeypatch, url, "consumer")
+    _as(monkeypatch, author, PASSWORD)
+    mlflow.set_tracking_uri(url)
+    mlflow.set_experiment(f"auth-models-{uuid.uuid4().hex[:8]}")
+    name = f"auth-pyfunc-{uuid.uuid4().hex[:6]}"
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=_Constant(7), pip_requirements=[], registered_model_name=name)
+    MlflowClient(tracking_uri=url).set_registered_model_alias(name, "champion", "1")
+
+    # default permission READ: the reader loads it both ways, and may not register a version
+    _as(monkeypatch, reader, PASSWORD)
+    for uri in (f"models:/{name}/1", f"models:/{name}@champion"):
+        assert list(mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"x": [1, 2]}))) == [7, 7]
+    with pytest.raises(MlflowException) as e:
+        MlflowClient(tracking_uri=url).create_model_version(name, info.model_uri)
+    assert e.value.error_code == "PERMISSION_DENIED"
