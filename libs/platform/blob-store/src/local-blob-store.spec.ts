@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { LocalBlobStore } from './local-blob-store.js';
+import { LocalBlobStore, writeGroups } from './local-blob-store.js';
 
 const MIB = 1024 * 1024;
 
@@ -84,5 +84,19 @@ describe('LocalBlobStore uploads', () => {
       expect(stored[i]!.sha256).toBe(createHash('sha256').update(expected).digest('hex'));
       expect(readFileSync(path.join(dir, `artifacts/run/p${i}.bin`)).equals(expected)).toBe(true);
     }
+  });
+});
+
+describe('writeGroups', () => {
+  it('splits buffers into write calls of at most the given size, in order, without copying', () => {
+    const a = Buffer.alloc(5, 1);
+    const b = Buffer.alloc(2, 2);
+    const c = Buffer.alloc(9, 3);
+    const groups = writeGroups([a, b, c], 4);
+    expect(groups.map((g) => g.reduce((n, x) => n + x.length, 0))).toEqual([4, 4, 4, 4]);
+    expect(Buffer.concat(groups.flat())).toEqual(Buffer.concat([a, b, c]));
+    expect(groups[0]![0]!.buffer).toBe(a.buffer); // a slice of the caller's memory
+    expect(writeGroups([], 4)).toEqual([]);
+    expect(writeGroups([Buffer.alloc(3)], 4).length).toBe(1);
   });
 });
