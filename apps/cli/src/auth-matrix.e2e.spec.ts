@@ -369,6 +369,80 @@ describe('permission matrix over every registered route', () => {
     ).toBe(true);
   });
 
+  it('answers a user without rights the same for a resource that exists as for one that does not', async () => {
+    const stranger = callers.find((c) => c.name === 'stranger')!.auth;
+    const owner = callers.find((c) => c.name === 'owner')!.auth;
+    const existingModel = 'exists-model';
+    for (const [p, body] of [
+      ['/api/2.0/mlflow/registered-models/create', { name: existingModel }],
+      [
+        '/api/2.0/mlflow/model-versions/create',
+        { name: existingModel, source: `runs:/${runId}/model`, run_id: runId },
+      ],
+    ] as const)
+      expect((await call(server, 'POST', p, owner, body)).status).toBe(200);
+    const pairs: [string, string, Record<string, unknown>, Record<string, unknown>][] = [
+      [
+        'GET',
+        '/api/2.0/mlflow/experiments/get',
+        { experiment_id: experimentId },
+        { experiment_id: '987654' },
+      ],
+      ['GET', '/api/2.0/mlflow/runs/get', { run_id: runId }, { run_id: 'f'.repeat(32) }],
+      [
+        'POST',
+        '/api/2.0/mlflow/runs/log-metric',
+        { run_id: runId, key: 'k', value: 1, timestamp: 1 },
+        { run_id: 'f'.repeat(32), key: 'k', value: 1, timestamp: 1 },
+      ],
+      ['GET', `/api/2.0/mlflow/logged-models/${modelId}`, {}, {}],
+      [
+        'GET',
+        '/api/2.0/mlflow/registered-models/get',
+        { name: existingModel },
+        { name: 'no-such-model' },
+      ],
+      [
+        'GET',
+        '/api/2.0/mlflow/model-versions/get',
+        { name: existingModel, version: '1' },
+        { name: 'no-such-model', version: '1' },
+      ],
+      ['GET', '/api/2.0/mlflow/artifacts/list', { run_id: runId }, { run_id: 'f'.repeat(32) }],
+      [
+        'GET',
+        `/api/2.0/mlflow-artifacts/artifacts/${experimentId}/${runId}/artifacts/x.txt`,
+        {},
+        {},
+      ],
+    ];
+    const answers: string[] = [];
+    for (const [method, url, existing, missing] of pairs) {
+      const shown = (r: { status: number; text: string }) => `${r.status} ${r.text}`;
+      const a = await call(
+        server,
+        method,
+        url,
+        stranger,
+        method === 'GET' && Object.keys(existing).length === 0 ? undefined : existing,
+      );
+      const otherUrl = url
+        .replace(modelId, 'm-' + '0'.repeat(32))
+        .replace(`/${experimentId}/`, '/987654/');
+      const b = await call(
+        server,
+        method,
+        otherUrl,
+        stranger,
+        method === 'GET' && Object.keys(missing).length === 0 ? undefined : missing,
+      );
+      answers.push(`${method} ${url}: ${shown(a)} | ${shown(b)}`);
+      expect([url, shown(a)]).toEqual([url, '403 Permission denied']);
+      expect([url, shown(b)]).toEqual([url, shown(a)]);
+    }
+    expect(answers).toHaveLength(pairs.length);
+  });
+
   it('never lets a request that leaves out its resource through for a user without rights', async () => {
     // the gate lets a request without the identifying field through for its handler to refuse
     // (400): a handler that read the absence as "every resource" would leak, so none may succeed
