@@ -104,7 +104,13 @@ trap cleanup EXIT
 
 python_suites() {
   local url
-  url="$(bash infra/local/cluster.sh up "$RUN_DIR" | tee /dev/stderr | sed -n 's/^url=//p')"
+  # Shows the cluster's output as it comes, on this script's own stderr: `tee /dev/stderr` would
+  # reopen a redirected log file with O_TRUNC and wipe what was written before it.
+  url="$(bash infra/local/cluster.sh up "$RUN_DIR" | tee >(cat >&2) | sed -n 's/^url=//p')"
+  if [ -z "$url" ]; then
+    echo "cluster did not start (no url= line)" >&2
+    return 1
+  fi
   # Writes wait for every read model of their service; a busy machine running FerretDB on SQLite
   # needs more than the embedded suite's 15 s per request.
   local venv
