@@ -443,6 +443,31 @@ describe('permission matrix over every registered route', () => {
     expect(answers).toHaveLength(pairs.length);
   });
 
+  it('answers HEAD as the GET rule says (Fastify adds a HEAD route to every GET)', async () => {
+    const heads = new Set(server.routes.filter((r) => r.method === 'HEAD').map((r) => r.url));
+    const gets = server.routes.filter((r) => r.method === 'GET' && heads.has(r.url));
+    expect(gets.length).toBeGreaterThan(20);
+    const manager = callers.find((c) => c.name === 'u-manage')!.auth;
+    const stranger = callers.find((c) => c.name === 'stranger')!.auth;
+    const wrong: string[] = [];
+    for (const r of gets) {
+      const rule = ruleFor('GET', r.url)!;
+      const { url, body } = requestFor('GET', r.url, rule);
+      const query = Object.keys(body).length === 0 ? undefined : body;
+      const head = async (auth: string | undefined) =>
+        (await call(server, 'HEAD', url, auth, query)).status;
+      if (rule.kind === 'public') continue;
+      const anonymous = await head(undefined);
+      if (anonymous !== 401) wrong.push(`HEAD ${r.url} anonymous: ${anonymous}`);
+      if (rule.kind !== 'resource') continue;
+      const refused = await head(stranger);
+      if (refused !== 403) wrong.push(`HEAD ${r.url} as stranger: ${refused}`);
+      const allowed = await head(manager);
+      if (allowed === 401 || allowed === 403) wrong.push(`HEAD ${r.url} as u-manage: ${allowed}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
   it('never lets a request that leaves out its resource through for a user without rights', async () => {
     // the gate lets a request without the identifying field through for its handler to refuse
     // (400): a handler that read the absence as "every resource" would leak, so none may succeed

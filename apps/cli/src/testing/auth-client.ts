@@ -24,7 +24,7 @@ export async function call(
   if (auth !== undefined) headers['authorization'] = auth;
   let url = `${server.url}${path}`;
   let payload: string | undefined;
-  if (method === 'GET' && body !== undefined) {
+  if ((method === 'GET' || method === 'HEAD') && body !== undefined) {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(body as Record<string, unknown>)) {
       for (const item of Array.isArray(v) ? v : [v]) qs.append(k, String(item));
