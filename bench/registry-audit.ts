@@ -6,6 +6,9 @@
 // Production archive the previous holder; every Production move also points @champion at it),
 // interleaved across models over a simulated year, so an instant in the middle sees a half-built
 // registry. Then the registry-audit projection catches up, and the queries are timed in process.
+// Then (unless --rest false) the embedded server starts on the same data dir, every other read
+// model catches up, and the same queries are timed over HTTP (GET /api/2.0/ledgerflow/audit/...),
+// as the CLI and auditors call them: routing, the timeline's expiry check, JSON encoding.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +21,11 @@ import {
   type ModelVersionStage,
 } from '@ledgerflow/domain-registry';
 import { SqliteEventStore, type StreamWrite } from '@ledgerflow/event-store';
+import { loadConfig } from '@ledgerflow/config';
+import { EVENT_STORE, type EventStore } from '@ledgerflow/event-store';
 import { ProjectionRunner, SqliteReadModelStore } from '@ledgerflow/projections';
+import { PROJECTION_RUNNER } from '@ledgerflow/runtime';
+import { startEmbeddedServer } from '@ledgerflow/service-embedded';
 import { auditProjection, AuditQueries } from '@ledgerflow/service-registry';
 
 function argument(name: string, fallback: string): string {
@@ -32,6 +39,9 @@ const TRANSITIONS = Number(argument('transitions', '10'));
 const AS_OF_SAMPLES = Number(argument('as-of-samples', '200'));
 const TIMELINE_SAMPLES = Number(argument('timeline-samples', '500'));
 const OUT = path.resolve(argument('out', 'bench/results/registry-audit.json'));
+const REST = argument('rest', 'true') !== 'false';
+const REST_AS_OF_SAMPLES = Number(argument('rest-as-of-samples', '100'));
+const REST_TIMELINE_SAMPLES = Number(argument('rest-timeline-samples', '200'));
 const T0 = Date.UTC(2025, 0, 1);
 const YEAR = 365 * 24 * 3600 * 1000;
 
@@ -230,6 +240,7 @@ try {
 
   // Correctness first: the index answers what a fold of the log answers, at three instants.
   const checks: { instant: string; equal: boolean; foldMs: number; indexMs: number }[] = [];
+  const indexedAt = new Map<number, string>();
   for (const frac of [0.25, 0.6, 1]) {
     const t = T0 + Math.floor(frac * YEAR);
     let f = performance.now();
@@ -246,6 +257,7 @@ try {
     f = performance.now();
     const indexed = await queries.asOf(t);
     const indexMs = performance.now() - f;
+    indexedAt.set(t, JSON.stringify(indexed));
     checks.push({
       instant: new Date(t).toISOString(),
       equal: JSON.stringify(folded) === JSON.stringify(indexed),
@@ -272,6 +284,79 @@ try {
   await runner.stop();
   await readModels.close();
   await eventStore.close();
+
+  let rest: object | undefined;
+  if (REST) {
+    const bootStarted = performance.now();
+    const server = await startEmbeddedServer({
+      ...loadConfig({}),
+      port: 0,
+      grpcPort: 0,
+      logLevel: 'error',
+      sqliteSynchronous: 'normal',
+      dataDir: dir,
+    });
+    try {
+      const events = server.app.get<EventStore>(EVENT_STORE);
+      await server.app
+        .get<ProjectionRunner>(PROJECTION_RUNNER)
+        .waitFor(await events.headPosition(), 4 * 3600 * 1000);
+      const catchUpMs = performance.now() - bootStarted;
+      console.error(`server up, every read model caught up in ${Math.round(catchUpMs)} ms`);
+      let bytes = 0;
+      const get = async (route: string, query: Record<string, string>): Promise<string> => {
+        const url = `${server.url}/api/2.0/ledgerflow/audit/${route}?${new URLSearchParams(query).toString()}`;
+        const res = await fetch(url);
+        const body = await res.text();
+        if (res.status !== 200) throw new Error(`GET ${url} → ${res.status}: ${body}`);
+        bytes = body.length;
+        return body;
+      };
+      // the REST answer is the in-process (fold-checked) answer, at every checked instant
+      for (const [t, indexed] of indexedAt) {
+        const body = JSON.parse(await get('as-of', { timestamp: String(t) })) as {
+          registered_models: unknown;
+        };
+        if (JSON.stringify(body.registered_models) !== indexed)
+          throw new Error(`REST as-of at ${new Date(t).toISOString()} differs from the index`);
+      }
+      const asOfAllRest = await timeIt(REST_AS_OF_SAMPLES, (i) =>
+        get('as-of', { timestamp: new Date(instants[i % instants.length]!).toISOString() }),
+      );
+      const asOfAllBytes = bytes;
+      const asOfOneRest = await timeIt(REST_TIMELINE_SAMPLES, (i) =>
+        get('as-of', {
+          timestamp: String(instants[i % instants.length]!),
+          name: names[i % names.length]!,
+        }),
+      );
+      const timelineModelRest = await timeIt(REST_TIMELINE_SAMPLES, (i) =>
+        get('timeline', { name: names[i % names.length]!, max_results: '10000' }),
+      );
+      const timelineModelBytes = bytes;
+      const timelineVersionRest = await timeIt(REST_TIMELINE_SAMPLES, (i) =>
+        get('timeline', {
+          name: names[i % names.length]!,
+          version: String(versions[i % versions.length]!),
+        }),
+      );
+      rest = {
+        serverCatchUpMs: Math.round(catchUpMs),
+        asOfMatchesIndexAtCheckedInstants: true,
+        asOfAllModels: { samples: REST_AS_OF_SAMPLES, responseBytes: asOfAllBytes, ...asOfAllRest },
+        asOfOneModel: { samples: REST_TIMELINE_SAMPLES, ...asOfOneRest },
+        timelinePerModel: {
+          samples: REST_TIMELINE_SAMPLES,
+          maxResults: 10000,
+          responseBytes: timelineModelBytes,
+          ...timelineModelRest,
+        },
+        timelinePerVersion: { samples: REST_TIMELINE_SAMPLES, ...timelineVersionRest },
+      };
+    } finally {
+      await server.close();
+    }
+  }
 
   const result = {
     benchmark: 'registry-audit',
@@ -301,6 +386,7 @@ try {
       timelinePerModel: { samples: TIMELINE_SAMPLES, entriesPerModel: entries, ...timelineModel },
       timelinePerVersion: { samples: TIMELINE_SAMPLES, ...timelineVersion },
     },
+    ...(rest === undefined ? {} : { restLatencyMs: rest }),
     correctness: checks,
     heapUsedMiBAfter: heapMiB,
   };
