@@ -254,11 +254,14 @@ function writeHashed(
 
     const copyIn = (chunk: Buffer): void => {
       for (let at = 0; at < chunk.length;) {
-        const n = chunk.copy(
-          current!,
+        const n = Math.min(chunk.length - at, WRITE_BATCH_BYTES - fill);
+        // fill(), not copy(): the batch is shared memory, which copy() (TypedArray#set) moves a
+        // word at a time with relaxed atomics (a third of the event loop's time on an upload);
+        // fill() with a buffer is one memcpy in Node's C++
+        current!.fill(
+          at === 0 && n === chunk.length ? chunk : chunk.subarray(at, at + n),
           fill,
-          at,
-          Math.min(chunk.length, at + WRITE_BATCH_BYTES - fill),
+          fill + n,
         );
         at += n;
         fill += n;
