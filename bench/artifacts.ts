@@ -3,7 +3,8 @@
 //   - Ledgerflow on the local folder and on S3 (SeaweedFS started by infra/local/seaweedfs.sh);
 //   - the reference `mlflow server` (PyPI, serve-artifacts, local destination);
 //   - the ceiling: `cp` of the same file followed by an fsync of the copy, and a raw loopback TCP
-//     socket each way.
+//     socket each way (to and from a separate process);
+//   - for the S3 column, the S3 server reached directly with the same client, its own ceiling.
 // Every figure, the ceiling's included, is the best of two, and the load average is recorded beside
 // each phase (the machine may be shared).
 //   npm run build && node dist/bench/artifacts.js [--mib 1024] [--out bench/results/artifacts.json]
@@ -24,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { Client } from 'minio';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -181,38 +183,104 @@ async function measureProxy(url: string, file: string): Promise<Record<string, u
   };
 }
 
-/** Raw loopback TCP: the file's bytes to a discarding server (up), and from a sending server (down). */
+/**
+ * The socket's end of the ceiling, in its own process as the servers are: with `up` it reads and
+ * drops everything a connection sends; with `down` it sends the file to each connection. Prints its
+ * port.
+ */
+const SOCKET_PEER = `
+const net = require('node:net');
+const fs = require('node:fs');
+const [mode, file] = process.argv.slice(1);
+const server = net.createServer((s) => {
+  if (mode === 'up') s.resume();
+  else fs.createReadStream(file, { highWaterMark: 1 << 20 }).pipe(s);
+});
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+`;
+
+/**
+ * Raw loopback TCP: the file's bytes to a discarding server (up), and from a sending server
+ * (down). The server runs in its own process, so the two ends do not share one event loop (they
+ * did before 2026-11-29 10:40Z, which held the socket figure down).
+ */
 async function socketCeiling(file: string): Promise<{ up: number; down: number }> {
-  const once = (
-    serve: (s: net.Socket) => void,
+  const once = async (
+    mode: 'up' | 'down',
     client: (s: net.Socket, done: () => void) => void,
-  ): Promise<number> =>
-    new Promise((resolve) => {
-      const server = net.createServer(serve).listen(0, '127.0.0.1', () => {
-        const started = performance.now();
-        const s = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-        client(s, () => {
-          const ms = performance.now() - started;
-          server.close();
-          resolve(ms);
-        });
-      });
+  ): Promise<number> => {
+    const peer = spawn(process.execPath, ['-e', SOCKET_PEER, mode, file], {
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
-  const up = await once(
-    (s) => s.resume(),
-    (s, done) => {
-      s.on('close', done);
-      createReadStream(file, { highWaterMark: MIB }).pipe(s);
-    },
-  );
-  const down = await once(
-    (s) => createReadStream(file, { highWaterMark: MIB }).pipe(s),
-    (s, done) => {
-      s.on('end', done);
-      s.resume();
-    },
-  );
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        peer.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+        peer.once('exit', (code) => reject(new Error(`socket peer exited with ${code}`)));
+      });
+      return await new Promise<number>((resolve) => {
+        const started = performance.now();
+        const s = net.connect(port, '127.0.0.1');
+        client(s, () => resolve(performance.now() - started));
+      });
+    } finally {
+      peer.kill();
+    }
+  };
+  const up = await once('up', (s, done) => {
+    s.on('close', done);
+    createReadStream(file, { highWaterMark: MIB }).pipe(s);
+  });
+  const down = await once('down', (s, done) => {
+    s.on('end', done);
+    s.resume();
+  });
   return { up: mbps(SIZE, up), down: mbps(SIZE, down) };
+}
+
+/**
+ * The S3 server's own throughput on this machine: the same file PUT to it and read back with the
+ * `minio` client the S3 adapter uses (same part size), best of two. Ledgerflow's S3 adapter cannot
+ * beat the server it stores into, so this is the ceiling for that column.
+ */
+async function s3Direct(
+  endpoint: string,
+  accessKey: string,
+  secretKey: string,
+  file: string,
+): Promise<Record<string, unknown>> {
+  const url = new URL(endpoint);
+  const client = new Client({
+    endPoint: url.hostname,
+    port: Number(url.port),
+    useSSL: false,
+    accessKey,
+    secretKey,
+    pathStyle: true,
+    partSize: 16 * MIB,
+  });
+  const bucket = 'bench-direct';
+  if (!(await client.bucketExists(bucket))) await client.makeBucket(bucket);
+  const ups: number[] = [];
+  const downs: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const key = `run${i}/big.bin`;
+    let started = performance.now();
+    await client.putObject(bucket, key, createReadStream(file, { highWaterMark: MIB }), SIZE);
+    ups.push(mbps(SIZE, performance.now() - started));
+    started = performance.now();
+    const body = await client.getObject(bucket, key);
+    let n = 0;
+    for await (const c of body as AsyncIterable<Buffer>) n += c.length;
+    if (n !== SIZE) throw new Error(`S3 direct GET: ${n} bytes`);
+    downs.push(mbps(SIZE, performance.now() - started));
+    await client.removeObject(bucket, key);
+  }
+  return {
+    upload_MBps: Math.max(...ups),
+    download_MBps: Math.max(...downs),
+    upload_runs_MBps: ups,
+    download_runs_MBps: downs,
+  };
 }
 
 async function main(): Promise<void> {
@@ -290,6 +358,13 @@ async function main(): Promise<void> {
     );
     const field = (n: string): string => new RegExp(`^${n}=(.*)$`, 'm').exec(weed)?.[1] ?? '';
     try {
+      results['seaweedfs_direct'] = await s3Direct(
+        field('endpoint'),
+        field('access_key'),
+        field('secret_key'),
+        file,
+      );
+      console.error('seaweedfs direct', results['seaweedfs_direct']);
       const s3 = await startLedgerflow(path.join(work, 'lf-s3'), {
         LEDGERFLOW_ARTIFACT_STORE: 's3',
         LEDGERFLOW_S3_ENDPOINT: field('endpoint'),
@@ -333,6 +408,21 @@ async function main(): Promise<void> {
       ceiling_download_MBps: ceilingDown,
       ledgerflow_local: ratio(results['ledgerflow_local']),
       ledgerflow_s3_seaweedfs: ratio(results['ledgerflow_s3_seaweedfs']),
+      // the S3 adapter against the S3 server it stores into, reached directly with the same client
+      ledgerflow_s3_vs_seaweedfs_direct: {
+        upload:
+          Math.round(
+            ((results['ledgerflow_s3_seaweedfs'] as { upload_MBps: number }).upload_MBps /
+              (results['seaweedfs_direct'] as { upload_MBps: number }).upload_MBps) *
+              100,
+          ) / 100,
+        download:
+          Math.round(
+            ((results['ledgerflow_s3_seaweedfs'] as { download_MBps: number }).download_MBps /
+              (results['seaweedfs_direct'] as { download_MBps: number }).download_MBps) *
+              100,
+          ) / 100,
+      },
       mlflow_server_local: ratio(results['mlflow_server_local']),
     };
     results['measured_at'] = new Date().toISOString();
