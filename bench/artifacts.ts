@@ -14,6 +14,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   rmSync,
   writeFileSync,
   writeSync,
@@ -165,12 +166,43 @@ function timedGet(url: string): Promise<number> {
  * once downloaded, so the second upload writes into memory the first one freed, as the ceiling's
  * second `cp` does (see the ceiling in main).
  */
-async function measureProxy(url: string, file: string): Promise<Record<string, unknown>> {
+/** CPU seconds (user + system) used so far by a process and by its main thread (Linux /proc). */
+function cpuSeconds(pid: number): { process: number; main: number } | undefined {
+  const ticks = (stat: string): number => {
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+  };
+  try {
+    const hz = 100; // USER_HZ on Linux
+    return {
+      process: ticks(readFileSync(`/proc/${pid}/stat`, 'utf8')) / hz,
+      main: ticks(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')) / hz,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+async function measureProxy(
+  url: string,
+  file: string,
+  serverPid?: number,
+): Promise<Record<string, unknown>> {
   const ups: number[] = [];
   const downs: number[] = [];
+  const cpu: Record<string, number>[] = [];
   for (let i = 0; i < 2; i++) {
     const target = `${url}${A}/bench/run${i}/artifacts/big.bin`;
+    const before = serverPid === undefined ? undefined : cpuSeconds(serverPid);
     ups.push(mbps(SIZE, await timedPut(target, file)));
+    const after = serverPid === undefined ? undefined : cpuSeconds(serverPid);
+    if (before !== undefined && after !== undefined) {
+      const perGiB = (s: number): number => Math.round((s / (SIZE / (1024 * MIB))) * 100) / 100;
+      cpu.push({
+        server_cpu_s_per_GiB: perGiB(after.process - before.process),
+        event_loop_cpu_s_per_GiB: perGiB(after.main - before.main),
+      });
+    }
     downs.push(mbps(SIZE, await timedGet(target)));
     const res = await fetch(target, { method: 'DELETE' });
     if (!res.ok) throw new Error(`DELETE ${target}: ${res.status}`);
@@ -180,6 +212,9 @@ async function measureProxy(url: string, file: string): Promise<Record<string, u
     download_MBps: Math.max(...downs),
     upload_runs_MBps: ups,
     download_runs_MBps: downs,
+    // the server's CPU per GiB during each upload: every thread of the process (event loop,
+    // hash worker, libuv pool, V8's GC helpers), and the event loop alone
+    ...(cpu.length > 0 ? { upload_cpu_runs: cpu } : {}),
   };
 }
 
@@ -340,7 +375,7 @@ async function main(): Promise<void> {
       LEDGERFLOW_SQLITE_SYNCHRONOUS: 'normal',
     });
     try {
-      results['ledgerflow_local'] = await measureProxy(local.url, file);
+      results['ledgerflow_local'] = await measureProxy(local.url, file, local.child.pid);
     } finally {
       await stop(local.child);
     }
@@ -373,7 +408,7 @@ async function main(): Promise<void> {
         LEDGERFLOW_S3_SECRET_KEY: field('secret_key'),
       });
       try {
-        results['ledgerflow_s3_seaweedfs'] = await measureProxy(s3.url, file);
+        results['ledgerflow_s3_seaweedfs'] = await measureProxy(s3.url, file, s3.child.pid);
       } finally {
         await stop(s3.child);
       }
