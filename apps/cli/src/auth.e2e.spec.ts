@@ -39,8 +39,12 @@ describe('authentication (auth on)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('lets only /health through anonymously', async () => {
+  it('lets only /health and /ready (probes, no resource data) through anonymously', async () => {
     expect((await call(server, 'GET', '/health', undefined)).status).toBe(200);
+    const ready = await call(server, 'GET', '/ready', undefined);
+    expect(ready.status).toBe(200);
+    expect(Object.keys(ready.json).sort()).toEqual(['checks', 'status']);
+    expect(ready.text).not.toContain('alice');
     for (const [method, p] of [
       ['GET', '/version'],
       ['POST', '/api/2.0/mlflow/experiments/search'],
