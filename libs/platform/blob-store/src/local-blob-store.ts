@@ -29,13 +29,14 @@ const WRITE_BATCH_BYTES = 4 * 1024 * 1024;
 
 /**
  * The most bytes one write call hands the kernel. The page cache allocates folios as large as a
- * write asks for, up to 2 MiB, and on a VM whose free memory goes back to the host (virtio page
- * reporting, as on the machines we measured), filling fresh 2 MiB folios costs about ten times the
- * CPU of smaller ones: 1 GiB written in 4 MiB or 2 MiB writes took 1.9-2.1 s of system time into
- * memory that had been idle for a few seconds, in 1 MiB or 512 KiB writes 0.2 s (`dd`, and the
- * same in Node). Bigger writes gain nothing when the memory is warm (0.16-0.17 s either way).
+ * write asks for (up to 2 MiB), and on a VM whose free memory goes back to the host (virtio page
+ * reporting, 8 MiB blocks on the machines we measured) the buddy allocator keeps reported blocks
+ * last: the larger the folio, the sooner it lands in memory the host must fault in again, which
+ * costs up to ten times the CPU. 1 GiB written into memory idle for a few seconds took, in system
+ * time (`dd`, and the same from Node): 1.9-2.5 s in 4 MiB or 2 MiB writes, 0.2-0.9 s in 1 MiB
+ * writes, 0.16-0.21 s in 512, 256 or 128 KiB writes; warm memory takes ~0.17 s at any size.
  */
-const MAX_WRITE_BYTES = 1024 * 1024;
+const MAX_WRITE_BYTES = 256 * 1024;
 
 /** Writes `buffers` at `position`, continuing after a short write. */
 async function writeGroup(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
