@@ -5,7 +5,7 @@
 //   - the ceiling: `cp` of the same file followed by an fsync of the copy, and a raw loopback TCP
 //     socket each way (to and from a separate process);
 //   - for the S3 column, the S3 server reached directly with the same client, its own ceiling.
-// Every figure, the ceiling's included, is the best of two, and the load average is recorded beside
+// Every figure, the ceiling's included, is the best of three (RUNS), and the load average is recorded beside
 // each phase (the machine may be shared).
 //   npm run build && node dist/bench/artifacts.js [--mib 1024] [--out bench/results/artifacts.json]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -30,6 +30,9 @@ import { fileURLToPath } from 'node:url';
 import { Client } from 'minio';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Transfers per column, the ceiling's included; each column reports its best (every run is kept). */
+const RUNS = 3;
 
 function argument(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -163,7 +166,7 @@ function timedGet(url: string): Promise<number> {
 }
 
 /**
- * Best of two transfers each way through the proxy route. Each file is deleted (through the proxy)
+ * Best of RUNS transfers each way through the proxy route. Each file is deleted (through the proxy)
  * once downloaded, so the second upload writes into memory the first one freed, as the ceiling's
  * second `cp` does (see the ceiling in main).
  */
@@ -192,7 +195,7 @@ async function measureProxy(
   const ups: number[] = [];
   const downs: number[] = [];
   const cpu: Record<string, number>[] = [];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < RUNS; i++) {
     const target = `${url}${A}/bench/run${i}/artifacts/big.bin`;
     const before = serverPid === undefined ? undefined : cpuSeconds(serverPid);
     ups.push(mbps(SIZE, await timedPut(target, file)));
@@ -275,7 +278,7 @@ async function socketCeiling(file: string): Promise<{ up: number; down: number }
 
 /**
  * The S3 server's own throughput on this machine: the same file PUT to it and read back with the
- * `minio` client the S3 adapter uses (same part size), best of two. Ledgerflow's S3 adapter cannot
+ * `minio` client the S3 adapter uses (same part size), best of RUNS. Ledgerflow's S3 adapter cannot
  * beat the server it stores into, so this is the ceiling for that column.
  */
 async function s3Direct(
@@ -298,7 +301,7 @@ async function s3Direct(
   if (!(await client.bucketExists(bucket))) await client.makeBucket(bucket);
   const ups: number[] = [];
   const downs: number[] = [];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < RUNS; i++) {
     const key = `run${i}/big.bin`;
     let started = performance.now();
     await client.putObject(bucket, key, createReadStream(file, { highWaterMark: MIB }), SIZE);
@@ -350,7 +353,7 @@ async function main(): Promise<void> {
     // and the page cache writing into it costs several times more CPU, so which memory a 1 GiB
     // write lands in moves every figure here; each column sees the same.)
     const cpRuns: number[] = [];
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < RUNS; i++) {
       const copy = path.join(work, `copy${i}.bin`);
       const started = performance.now();
       execFileSync('cp', [file, copy]);
@@ -359,7 +362,7 @@ async function main(): Promise<void> {
       rmSync(copy);
     }
     const socketRuns: { up: number; down: number }[] = [];
-    for (let i = 0; i < 2; i++) socketRuns.push(await socketCeiling(file));
+    for (let i = 0; i < RUNS; i++) socketRuns.push(await socketCeiling(file));
     const cp = Math.max(...cpRuns);
     const socket = {
       up: Math.max(...socketRuns.map((r) => r.up)),
