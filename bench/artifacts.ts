@@ -21,7 +21,6 @@ import {
   closeSync,
   fsyncSync,
 } from 'node:fs';
-import { request } from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -125,45 +124,70 @@ async function startMlflow(dir: string): Promise<{ url: string; child: ChildProc
   return { url, child };
 }
 
-function timedPut(url: string, file: string): Promise<number> {
-  const started = performance.now();
+/**
+ * The client of every timed transfer, in a fresh process of its own (the same for every column,
+ * the ceiling's included). Run inside the long-lived bench process, the same code was a third
+ * slower and its figures drifted from run to run: that process takes ~1M page faults over the bench
+ * (5x a fresh one), so the client measured the bench's own memory as much as the server. Prints
+ * the transfer's milliseconds, timed from just before the first byte is sent or asked for.
+ *   put <url> <file> <size> | get <url> <size> | sock-up <port> <file> | sock-down <port> <size>
+ */
+const CLIENT = `
+const http = require('node:http');
+const net = require('node:net');
+const fs = require('node:fs');
+const [mode, a, b, c] = process.argv.slice(1);
+const fail = (m) => { console.error(m); process.exit(1); };
+const done = (t) => console.log(String(performance.now() - t));
+const MIB = 1 << 20;
+if (mode === 'put') {
+  const t = performance.now();
+  const req = http.request(a, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': c } }, (res) => {
+    res.resume();
+    res.on('end', () => (res.statusCode < 300 ? done(t) : fail('PUT ' + a + ': ' + res.statusCode)));
+  });
+  req.on('error', (e) => fail(String(e)));
+  fs.createReadStream(b, { highWaterMark: MIB }).pipe(req);
+} else if (mode === 'get') {
+  const t = performance.now();
+  http.request(a, (res) => {
+    let n = 0;
+    res.on('data', (x) => (n += x.length));
+    res.on('end', () => (n === Number(b) ? done(t) : fail('GET ' + a + ': ' + res.statusCode + ', ' + n + ' bytes')));
+  }).on('error', (e) => fail(String(e))).end();
+} else if (mode === 'sock-up') {
+  const t = performance.now();
+  const s = net.connect(Number(a), '127.0.0.1');
+  s.on('close', () => done(t));
+  fs.createReadStream(b, { highWaterMark: MIB }).pipe(s);
+} else if (mode === 'sock-down') {
+  const t = performance.now();
+  let n = 0;
+  const s = net.connect(Number(a), '127.0.0.1');
+  s.on('data', (x) => (n += x.length));
+  s.on('end', () => (n === Number(b) ? done(t) : fail('socket down: ' + n + ' bytes')));
+}
+`;
+
+/** Runs one timed transfer in a fresh client process; its milliseconds. */
+function timedClient(...args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'PUT',
-        headers: { 'content-type': 'application/octet-stream', 'content-length': SIZE },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () =>
-          (res.statusCode ?? 0) < 300
-            ? resolve(performance.now() - started)
-            : reject(new Error(`PUT ${url}: ${res.statusCode}`)),
-        );
-      },
+    const child = spawn(process.execPath, ['-e', CLIENT, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve(Number(out.trim())) : reject(new Error(`client ${args[0]}: ${code}`)),
     );
-    req.on('error', reject);
-    createReadStream(file, { highWaterMark: MIB }).pipe(req);
   });
 }
 
-function timedGet(url: string): Promise<number> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    request(url, (res) => {
-      let n = 0;
-      res.on('data', (c: Buffer) => (n += c.length));
-      res.on('end', () =>
-        n === SIZE
-          ? resolve(performance.now() - started)
-          : reject(new Error(`GET ${url}: ${res.statusCode}, ${n} bytes`)),
-      );
-    })
-      .on('error', reject)
-      .end();
-  });
-}
+const timedPut = (url: string, file: string): Promise<number> =>
+  timedClient('put', url, file, String(SIZE));
+
+const timedGet = (url: string): Promise<number> => timedClient('get', url, String(SIZE));
 
 /**
  * Best of RUNS transfers each way through the proxy route. Each file is deleted (through the proxy)
@@ -240,14 +264,11 @@ server.listen(0, '127.0.0.1', () => console.log(server.address().port));
 
 /**
  * Raw loopback TCP: the file's bytes to a discarding server (up), and from a sending server
- * (down). The server runs in its own process, so the two ends do not share one event loop (they
- * did before 2026-11-29 10:40Z, which held the socket figure down).
+ * (down). Both ends run in processes of their own (until 2026-11-29 10:40Z they shared the bench's
+ * event loop, which held the socket figure down).
  */
 async function socketCeiling(file: string): Promise<{ up: number; down: number }> {
-  const once = async (
-    mode: 'up' | 'down',
-    client: (s: net.Socket, done: () => void) => void,
-  ): Promise<number> => {
+  const once = async (mode: 'up' | 'down'): Promise<number> => {
     const peer = spawn(process.execPath, ['-e', SOCKET_PEER, mode, file], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -256,23 +277,15 @@ async function socketCeiling(file: string): Promise<{ up: number; down: number }
         peer.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
         peer.once('exit', (code) => reject(new Error(`socket peer exited with ${code}`)));
       });
-      return await new Promise<number>((resolve) => {
-        const started = performance.now();
-        const s = net.connect(port, '127.0.0.1');
-        client(s, () => resolve(performance.now() - started));
-      });
+      return await (mode === 'up'
+        ? timedClient('sock-up', String(port), file)
+        : timedClient('sock-down', String(port), String(SIZE)));
     } finally {
       peer.kill();
     }
   };
-  const up = await once('up', (s, done) => {
-    s.on('close', done);
-    createReadStream(file, { highWaterMark: MIB }).pipe(s);
-  });
-  const down = await once('down', (s, done) => {
-    s.on('end', done);
-    s.resume();
-  });
+  const up = await once('up');
+  const down = await once('down');
   return { up: mbps(SIZE, up), down: mbps(SIZE, down) };
 }
 
