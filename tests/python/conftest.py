@@ -251,10 +251,16 @@ def tracking_uri(ledgerflow_server: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _no_active_run():
-    """A test that fails inside `start_run` must not leave its run active for the next test."""
+def _no_active_run(tracking_uri: str):
+    """A test that fails inside `start_run` must not leave its run active for the next test, and a
+    test that points the fluent API at another server (the auth tests) must not leave it there,
+    nor the experiment it chose on that server."""
     import mlflow
+    from mlflow.tracking import fluent
 
     yield
     while mlflow.active_run() is not None:
         mlflow.end_run()
+    if mlflow.get_tracking_uri() != tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+        fluent._active_experiment_id = None
