@@ -451,32 +451,26 @@ async function main(): Promise<void> {
 
     const ceilingUp = Math.min(cp, socket.up);
     const ceilingDown = socket.down;
+    type Figures = { upload_MBps: number; download_MBps: number };
+    const share = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
     const ratio = (r: unknown): Record<string, number> => {
-      const m = r as { upload_MBps: number; download_MBps: number };
+      const m = r as Figures;
       return {
-        upload_vs_ceiling: Math.round((m.upload_MBps / ceilingUp) * 100) / 100,
-        download_vs_ceiling: Math.round((m.download_MBps / ceilingDown) * 100) / 100,
+        upload_vs_ceiling: share(m.upload_MBps, ceilingUp),
+        download_vs_ceiling: share(m.download_MBps, ceilingDown),
       };
     };
+    const s3 = results['ledgerflow_s3_seaweedfs'] as Figures;
+    const direct = results['seaweedfs_direct'] as Figures;
     results['ratios'] = {
       ceiling_upload_MBps: ceilingUp,
       ceiling_download_MBps: ceilingDown,
       ledgerflow_local: ratio(results['ledgerflow_local']),
-      ledgerflow_s3_seaweedfs: ratio(results['ledgerflow_s3_seaweedfs']),
+      ledgerflow_s3_seaweedfs: ratio(s3),
       // the S3 adapter against the S3 server it stores into, reached directly with the same client
       ledgerflow_s3_vs_seaweedfs_direct: {
-        upload:
-          Math.round(
-            ((results['ledgerflow_s3_seaweedfs'] as { upload_MBps: number }).upload_MBps /
-              (results['seaweedfs_direct'] as { upload_MBps: number }).upload_MBps) *
-              100,
-          ) / 100,
-        download:
-          Math.round(
-            ((results['ledgerflow_s3_seaweedfs'] as { download_MBps: number }).download_MBps /
-              (results['seaweedfs_direct'] as { download_MBps: number }).download_MBps) *
-              100,
-          ) / 100,
+        upload: share(s3.upload_MBps, direct.upload_MBps),
+        download: share(s3.download_MBps, direct.download_MBps),
       },
       mlflow_server_local: ratio(results['mlflow_server_local']),
     };
