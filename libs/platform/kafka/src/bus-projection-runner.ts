@@ -18,6 +18,8 @@ export interface BusProjectionRunnerOptions {
   readonly trace?: boolean;
   readonly metrics?: LedgerflowMetrics;
   readonly onError?: (error: unknown) => void;
+  /** First wait before subscribing again after the subscription stopped (doubles, up to 30 s; default 500 ms). */
+  readonly resubscribeDelayMs?: number;
 }
 
 interface PartitionQueue {
@@ -54,6 +56,11 @@ export class BusProjectionRunner {
   private readonly projection: Projection;
   private failure: unknown;
   private redeliveries = 0;
+  /** Why the subscription stopped, while the runner is subscribing again. */
+  private stoppedBy: Error | undefined;
+  private restarts = 0;
+  private restartTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopping = false;
 
   constructor(private readonly options: BusProjectionRunnerOptions) {
     this.projection =
@@ -77,6 +84,11 @@ export class BusProjectionRunner {
   }
 
   async start(): Promise<void> {
+    this.stopping = false;
+    await this.subscribe();
+  }
+
+  private async subscribe(): Promise<void> {
     const { readModels, projection, bus } = this.options;
     await readModels.setup(this.projection);
     const stored = await readModels.checkpoint(projection.name);
@@ -98,10 +110,39 @@ export class BusProjectionRunner {
       fromBeginning: true,
       handler: (messages, sub) => this.receive(messages, sub),
       onError: (e) => this.options.onError?.(e),
+      onStopped: (e) => this.resubscribe(e),
     });
+    this.stoppedBy = undefined;
+  }
+
+  /**
+   * The subscription stopped for good (a consumer crash its client does not restart after): after a
+   * back-off, leave the group and subscribe again from the store's checkpoint, as a restarted
+   * process would. An error that comes back every time keeps the runner retrying, slower each time,
+   * and not ready (status().stopped) until a subscription holds.
+   */
+  private resubscribe(error: Error): void {
+    if (this.stopping || this.restartTimer !== undefined) return;
+    this.stoppedBy = error;
+    this.restarts++;
+    this.options.onError?.(error);
+    const first = this.options.resubscribeDelayMs ?? 500;
+    const delay = Math.min(30_000, first * 2 ** Math.min(this.restarts - 1, 10));
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      void (async () => {
+        await this.subscription?.close().catch(() => undefined);
+        this.subscription = undefined;
+        if (this.stopping) return;
+        await this.subscribe();
+      })().catch((e: unknown) => this.resubscribe(e instanceof Error ? e : new Error(String(e))));
+    }, delay);
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
     await this.subscription?.close();
     this.subscription = undefined;
   }
@@ -135,6 +176,8 @@ export class BusProjectionRunner {
     buffered: number;
     redelivered: number;
     failed: boolean;
+    stopped: string | undefined;
+    restarts: number;
   } {
     return {
       name: this.name,
@@ -144,6 +187,10 @@ export class BusProjectionRunner {
       /** Messages received for events already applied (redeliveries and republished duplicates), skipped. */
       redelivered: this.redeliveries,
       failed: this.failure !== undefined,
+      /** Why the subscription stopped, while the runner subscribes again (undefined when subscribed). */
+      stopped: this.stoppedBy?.message,
+      /** Times the subscription stopped by itself and was made again. */
+      restarts: this.restarts,
     };
   }
 
@@ -177,9 +224,10 @@ export class BusProjectionRunner {
     const batchSize = this.options.batchSize ?? 1000;
     for (;;) {
       const batch = [];
+      const taken: number[] = [];
       let at = this.applied;
       for (let next = this.byPrev.get(at); next !== undefined; next = this.byPrev.get(at)) {
-        this.byPrev.delete(at);
+        taken.push(at);
         batch.push(next.event);
         at = next.event.position;
         if (batch.length >= batchSize) break;
@@ -188,9 +236,12 @@ export class BusProjectionRunner {
       try {
         await this.options.readModels.applyBatch(this.projection, batch);
       } catch (error) {
+        // The messages stay held: a batch spans partitions, and only the partition whose delivery
+        // failed is delivered again; the others' messages would otherwise be gone until a restart.
         this.failure = error;
         throw error;
       }
+      for (const prev of taken) this.byPrev.delete(prev);
       // the consumer redelivers a failed batch: once it applies, the runner is healthy again
       this.failure = undefined;
       this.applied = at;

@@ -49,6 +49,13 @@ export interface BusSubscribeOptions {
   /** Where a group without committed offsets starts (default: the beginning). */
   readonly fromBeginning?: boolean;
   readonly onError?: (error: unknown) => void;
+  /**
+   * The subscription stopped by itself and will not resume: the owner must subscribe again to go
+   * on. Kafka: the consumer crashed on an error kafkajs does not restart after (a TypeError,
+   * RangeError, ReferenceError or SyntaxError thrown by the handler, or an error marked not
+   * retriable). Not called for close().
+   */
+  readonly onStopped?: (error: Error) => void;
 }
 
 export interface BusSubscription {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { InMemoryEventStore } from '@ledgerflow/event-store';
-import { SqliteReadModelStore } from '@ledgerflow/projections';
+import { SqliteReadModelStore, type Projection } from '@ledgerflow/projections';
 import { LedgerflowMetrics } from '@ledgerflow/telemetry';
 import { startLocalKafka, type LocalKafka } from '@ledgerflow/testing';
 import { BusProjectionRunner } from './bus-projection-runner.js';
@@ -218,6 +218,92 @@ describe('KafkaEventBus on a real broker', () => {
     expect(await readModels.contentHash(strictProjection)).toBe(
       await replayHash(store, sqliteReadModels()),
     );
+  }, 180_000);
+
+  it('a projection that fails once recovers: the failed batch is applied again, with the messages of every partition it held', async () => {
+    const topic = uniqueTopic();
+    const store = new InMemoryEventStore();
+    const outbox = new OutboxPublisher({
+      name: 'outbox:spec',
+      eventStore: store,
+      bus: newBus(),
+      checkpoints: new ReadModelCheckpointStore(sqliteReadModels()),
+      topic,
+    });
+    await outbox.start();
+    closers.push(() => outbox.stop());
+    const last = await appendWorkload(store, 60);
+    await outbox.waitFor(last, 60_000);
+
+    // one failure on the first event: its batch holds messages of several partitions, and only the
+    // partition whose delivery threw is delivered again (before the fix the runner had dropped
+    // the others' messages and waited for them forever: stuck at 3 with 27 held back)
+    let thrown = 0;
+    const flaky: Projection = {
+      ...strictProjection,
+      apply(event, writer) {
+        if (thrown === 0) {
+          thrown++;
+          throw new Error('the read-model store hiccuped');
+        }
+        return strictProjection.apply(event, writer);
+      },
+    };
+    const readModels = sqliteReadModels();
+    const runner = new BusProjectionRunner({
+      bus: newBus(),
+      topics: [topic],
+      readModels,
+      projection: flaky,
+      groupId: `${topic}.projection`,
+    });
+    await runner.start();
+    closers.push(() => runner.stop());
+    await runner.waitFor(last, 90_000);
+    expect(thrown).toBe(1);
+    expect(runner.status()).toMatchObject({ failed: false, stopped: undefined, buffered: 0 });
+    const ids = await appliedIds(readModels);
+    expect(ids.length).toBe(60);
+    expect(new Set(ids).size).toBe(60);
+    expect(await readModels.contentHash(flaky)).toBe(await replayHash(store, sqliteReadModels()));
+  }, 180_000);
+
+  it('a consumer that kafkajs will not restart (a message it cannot decode) is subscribed again, and shows as stopped meanwhile', async () => {
+    const topic = uniqueTopic();
+    const bus = newBus();
+    await bus.ensureTopics([{ name: topic }]);
+    // a message that is not an event envelope: decoding it throws a SyntaxError, which kafkajs
+    // neither retries nor restarts the consumer after (without the runner subscribing again, the
+    // consumer would stay down and nothing would say so)
+    const { Kafka } = await import('kafkajs');
+    const producer = new Kafka({
+      brokers: kafka.brokers,
+      clientId: 'ledgerflow-spec-poison',
+    }).producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ key: 'x', value: '{not json' }] });
+    await producer.disconnect();
+
+    const errors: unknown[] = [];
+    const runner = new BusProjectionRunner({
+      bus,
+      topics: [topic],
+      readModels: sqliteReadModels(),
+      projection: strictProjection,
+      groupId: `${topic}.projection`,
+      resubscribeDelayMs: 100,
+      onError: (e) => errors.push(e),
+    });
+    await runner.start();
+    closers.push(() => runner.stop());
+    await waitUntil(() => runner.status().restarts >= 2, 90_000);
+    const status = runner.status();
+    expect(status.stopped).toMatch(/JSON/);
+    // each stop is reported: kafkajs wraps the SyntaxError as KafkaJSNonRetriableError
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+    expect(errors.every((e) => /NonRetriable.*JSON/.test(String(e)))).toBe(true);
+    // it stops again on the same message each time: the runner keeps trying, and is not ready
+    expect(status.position).toBe(0);
   }, 180_000);
 
   it(`loses nothing when the broker is stopped for ${OUTAGE_SECONDS} s during a write workload`, async () => {

@@ -217,6 +217,11 @@ class KafkaSubscription implements BusSubscription {
 
   async start(): Promise<void> {
     const { consumer, options } = this;
+    consumer.on(consumer.events.CRASH, (e) => {
+      // kafkajs restarts the consumer itself after retriable errors; after any other it stays
+      // down, and only the owner can bring it back
+      if (!e.payload.restart && !this.closed) options.onStopped?.(e.payload.error);
+    });
     await consumer.connect();
     await consumer.subscribe({
       topics: [...options.topics],

@@ -417,7 +417,8 @@ async function startDistributedService(
  * The read models a distributed service builds from other services' Kafka topics (ServiceSpec
  * `consumes`): one BusProjectionRunner per projection, on this service's read-model store, started
  * in the background (retrying while Kafka is unreachable; the producing topic is created when
- * absent). Each is a readiness check: not ready until subscribed, or after it failed.
+ * absent). Each is a readiness check: not ready until subscribed, after it failed, or while its
+ * runner subscribes again after its consumer stopped for good.
  */
 function consumedReadModels(
   spec: ServiceSpec,
@@ -475,12 +476,14 @@ function consumedReadModels(
         const s = runner.status();
         return {
           name: `consumer:${runner.name}`,
-          ok: subscribed.has(runner) && !s.failed,
+          ok: subscribed.has(runner) && !s.failed && s.stopped === undefined,
           detail: !subscribed.has(runner)
             ? 'not subscribed yet (Kafka unreachable?)'
-            : s.failed
-              ? 'failed applying a batch (the consumer retries it)'
-              : `applied up to position ${s.position} of ${runner.groupId}, ${s.buffered} held back`,
+            : s.stopped !== undefined
+              ? `consumer stopped (${s.stopped}); subscribing again (restart ${s.restarts})`
+              : s.failed
+                ? 'failed applying a batch (the consumer retries it)'
+                : `applied up to position ${s.position} of ${runner.groupId}, ${s.buffered} held back`,
         };
       });
     },
