@@ -57,6 +57,26 @@ function sqliteReadModels(): SqliteReadModelStore {
 
 const uniqueTopic = (): string => eventsTopic(`spec-${randomUUID().slice(0, 8)}`);
 
+/** A log of `events` events on a fresh topic, published by an outbox; resolves once all are sent. */
+async function publishedWorkload(
+  events: number,
+): Promise<{ topic: string; store: InMemoryEventStore; last: number }> {
+  const topic = uniqueTopic();
+  const store = new InMemoryEventStore();
+  const outbox = new OutboxPublisher({
+    name: 'outbox:spec',
+    eventStore: store,
+    bus: newBus(),
+    checkpoints: new ReadModelCheckpointStore(sqliteReadModels()),
+    topic,
+  });
+  await outbox.start();
+  closers.push(() => outbox.stop());
+  const last = await appendWorkload(store, events);
+  await outbox.waitFor(last, 60_000);
+  return { topic, store, last };
+}
+
 describe('KafkaEventBus on a real broker', () => {
   it('keeps each stream in order on one partition, for every consumer group', async () => {
     const metrics = new LedgerflowMetrics({ processMetrics: false });
@@ -168,19 +188,7 @@ describe('KafkaEventBus on a real broker', () => {
   }, 180_000);
 
   it('a projection consumer killed between its read-model write and its offset commit applies each event once', async () => {
-    const topic = uniqueTopic();
-    const store = new InMemoryEventStore();
-    const outbox = new OutboxPublisher({
-      name: 'outbox:spec',
-      eventStore: store,
-      bus: newBus(),
-      checkpoints: new ReadModelCheckpointStore(sqliteReadModels()),
-      topic,
-    });
-    await outbox.start();
-    closers.push(() => outbox.stop());
-    const last = await appendWorkload(store, 150);
-    await outbox.waitFor(last, 60_000);
+    const { topic, store, last } = await publishedWorkload(150);
 
     const readModels = sqliteReadModels();
     const groupId = `${topic}.projection`;
@@ -221,19 +229,7 @@ describe('KafkaEventBus on a real broker', () => {
   }, 180_000);
 
   it('a projection that fails once recovers: the failed batch is applied again, with the messages of every partition it held', async () => {
-    const topic = uniqueTopic();
-    const store = new InMemoryEventStore();
-    const outbox = new OutboxPublisher({
-      name: 'outbox:spec',
-      eventStore: store,
-      bus: newBus(),
-      checkpoints: new ReadModelCheckpointStore(sqliteReadModels()),
-      topic,
-    });
-    await outbox.start();
-    closers.push(() => outbox.stop());
-    const last = await appendWorkload(store, 60);
-    await outbox.waitFor(last, 60_000);
+    const { topic, store, last } = await publishedWorkload(60);
 
     // one failure on the first event: its batch holds messages of several partitions, and only the
     // partition whose delivery threw is delivered again (before the fix the runner had dropped
