@@ -113,6 +113,11 @@ export class BusProjectionRunner {
       onStopped: (e) => this.resubscribe(e),
     });
     this.stoppedBy = undefined;
+    if (this.stopping) {
+      // stop() ran while this subscription was being made: it must not outlive the runner
+      await this.subscription.close();
+      this.subscription = undefined;
+    }
   }
 
   /**
