@@ -46,7 +46,7 @@ describe('auth in distributed mode (identity over gRPC)', () => {
       LEDGERFLOW_AUTH_MAX_FAILED_LOGINS: String(MAX_FAILED_LOGINS),
     });
     ingest = new ingestV1.MetricIngestServiceClient(
-      `127.0.0.1:${50251 + OFFSET * 10}`,
+      cluster.ingestAddress,
       grpc.credentials.createInsecure(),
     );
   }, 600_000);

@@ -17,6 +17,8 @@ export interface TestCluster {
   readonly runDir: string;
   readonly mongoUri: string;
   readonly kafkaBrokers: string;
+  /** tracking-ingest's gRPC metric ingest (host:port). */
+  readonly ingestAddress: string;
   /**
    * Stops one service (SIGKILL when `kill`) and starts it again, with `env` added to its
    * environment for this start only; resolves once it is ready.
@@ -31,6 +33,15 @@ export interface TestCluster {
   /** Stops everything and deletes the run dir (its logs are kept when `keepLogs`). */
   down(keepLogs?: boolean): Promise<void>;
 }
+
+/**
+ * The gRPC ports of a test cluster. They stay below Linux's ephemeral port range (32768-60999):
+ * a port inside it can be taken by any outgoing connection of the machine just before a service
+ * binds it (CI saw registry-governance fail with EADDRINUSE on 50352). Offsets are 20 apart, so
+ * one cluster's ingest port never meets the next one's service-call ports.
+ */
+export const clusterGrpcBase = (offset: number): number => 20260 + offset * 20;
+export const clusterIngestPort = (offset: number): number => 20251 + offset * 20;
 
 /**
  * Starts a cluster with ports offset by `offset` from cluster.sh's test defaults, so several
@@ -48,8 +59,8 @@ export async function startTestCluster(
     LEDGERFLOW_CLUSTER_DIR: runDir,
     LEDGERFLOW_CLUSTER_PORT: String(5300 + offset * 10),
     LEDGERFLOW_CLUSTER_SERVICE_PORT_BASE: String(5300 + offset * 10),
-    LEDGERFLOW_CLUSTER_GRPC_BASE: String(50260 + offset * 10),
-    LEDGERFLOW_CLUSTER_INGEST_GRPC_PORT: String(50251 + offset * 10),
+    LEDGERFLOW_CLUSTER_GRPC_BASE: String(clusterGrpcBase(offset)),
+    LEDGERFLOW_CLUSTER_INGEST_GRPC_PORT: String(clusterIngestPort(offset)),
     LEDGERFLOW_CLUSTER_MONGO_PORT: String(27318 + offset),
     LEDGERFLOW_CLUSTER_KAFKA_PORT: String(19292 + offset * 2),
     LEDGERFLOW_CLUSTER_S3_PORT: String(18833 + offset),
@@ -71,6 +82,7 @@ export async function startTestCluster(
     runDir,
     mongoUri: `mongodb://127.0.0.1:${env['LEDGERFLOW_CLUSTER_MONGO_PORT']}/`,
     kafkaBrokers: `127.0.0.1:${env['LEDGERFLOW_CLUSTER_KAFKA_PORT']}`,
+    ingestAddress: `127.0.0.1:${env['LEDGERFLOW_CLUSTER_INGEST_GRPC_PORT']}`,
     async restartService(name, kill, extraEnv = {}) {
       await run('bash', [script, 'restart-service', name, runDir], {
         env: { ...env, ...extraEnv, KILL: kill ? '1' : '0' },
