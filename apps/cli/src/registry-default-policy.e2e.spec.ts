@@ -5,7 +5,7 @@ import { loadConfig } from '@ledgerflow/config';
 import type { RunningServer } from '@ledgerflow/runtime';
 import { defaultPolicyFromEnv } from '@ledgerflow/service-registry';
 import { startEmbeddedServer } from './commands/server.js';
-import { basic, call, type CallResult } from './testing/auth-client.js';
+import { apiCaller, basic, call, type CallResult } from './testing/auth-client.js';
 import { testServerConfig } from './testing/test-config.js';
 
 const ADMIN = basic('admin', 'admin-password-123');
@@ -23,18 +23,7 @@ describe('registry governance: the server default policy (LEDGERFLOW_REGISTRY_PO
   let server: RunningServer;
   let dir: string;
 
-  const api = async (
-    method: string,
-    p: string,
-    auth: string,
-    body?: unknown,
-    status = 200,
-  ): Promise<CallResult> => {
-    const res = await call(server, method, `/api/2.0/${p}`, auth, body);
-    if (res.status !== status)
-      throw new Error(`${method} ${p} → ${res.status} (expected ${status}): ${res.text}`);
-    return res;
-  };
+  const api = apiCaller(() => server);
   const transition = (auth: string, version: string, stage: string): Promise<CallResult> =>
     call(server, 'POST', '/api/2.0/mlflow/model-versions/transition-stage', auth, {
       name: 'scorer',

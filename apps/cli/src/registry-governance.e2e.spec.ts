@@ -23,7 +23,7 @@ import {
 import { auditAsOf, auditExport, auditReplay, auditTimeline } from './commands/audit.js';
 import { auditVerify } from './commands/audit-verify.js';
 import { startEmbeddedServer } from './commands/server.js';
-import { basic, call, type CallResult } from './testing/auth-client.js';
+import { apiCaller, basic, call } from './testing/auth-client.js';
 import { testServerConfig } from './testing/test-config.js';
 
 const ADMIN = basic('admin', 'admin-password-123');
@@ -62,18 +62,7 @@ describe('registry governance and audit (auth on, injected clock)', () => {
   const clock = new FakeClock(Date.UTC(2026, 2, 2, 9, 0, 0));
   let runId: string;
 
-  const api = async (
-    method: string,
-    p: string,
-    auth: string,
-    body?: unknown,
-    status = 200,
-  ): Promise<CallResult> => {
-    const res = await call(server, method, `/api/2.0/${p}`, auth, body);
-    if (res.status !== status)
-      throw new Error(`${method} ${p} → ${res.status} (expected ${status}): ${res.text}`);
-    return res;
-  };
+  const api = apiCaller(() => server);
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-governance-'));

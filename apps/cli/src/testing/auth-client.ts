@@ -48,3 +48,24 @@ export async function call(
   }
   return { status: res.status, text, json, headers: res.headers };
 }
+
+/**
+ * A caller of `/api/2.0/<path>` on the server `server()` returns that throws unless the answer has
+ * the expected status (200 unless given).
+ */
+export function apiCaller(
+  server: () => RunningServer,
+): (
+  method: string,
+  path: string,
+  auth: string,
+  body?: unknown,
+  status?: number,
+) => Promise<CallResult> {
+  return async (method, path, auth, body, status = 200) => {
+    const res = await call(server(), method, `/api/2.0/${path}`, auth, body);
+    if (res.status !== status)
+      throw new Error(`${method} ${path} → ${res.status} (expected ${status}): ${res.text}`);
+    return res;
+  };
+}
