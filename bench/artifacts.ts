@@ -4,7 +4,10 @@
 //   - the reference `mlflow server` (PyPI, serve-artifacts, local destination);
 //   - the ceiling: `cp` of the same file followed by an fsync of the copy, and a raw loopback TCP
 //     socket each way (to and from a separate process);
-//   - for the S3 column, the S3 server reached directly with the same client, its own ceiling.
+//   - for the S3 column, the S3 server reached directly with the same client, its own ceiling;
+//   - the bound of the local upload's design: a native HTTP server (bench/native/upload-sink, Go's
+//     net/http, built here when `go` is on the PATH) that stores the body in a file the same way,
+//     once without hashing and once with the sha256 Ledgerflow must record for every upload.
 // Every figure, the ceiling's included, is the best of three (RUNS), and the load average is recorded beside
 // each phase (the machine may be shared).
 //   npm run build && node dist/bench/artifacts.js [--mib 1024] [--out bench/results/artifacts.json]
@@ -45,6 +48,9 @@ const A = '/api/2.0/mlflow-artifacts/artifacts';
 
 const mbps = (bytes: number, ms: number): number =>
   Math.round((bytes / MIB / (ms / 1000)) * 10) / 10;
+
+/** a / b, to two places. */
+const share = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -211,6 +217,27 @@ function cpuSeconds(pid: number): { process: number; main: number } | undefined 
   }
 }
 
+/** One timed upload to `url`, and the server's CPU per GiB during it when its pid is known. */
+async function timedUpload(
+  url: string,
+  file: string,
+  serverPid: number | undefined,
+): Promise<{ MBps: number; cpu?: Record<string, number> }> {
+  const before = serverPid === undefined ? undefined : cpuSeconds(serverPid);
+  const MBps = mbps(SIZE, await timedPut(url, file));
+  const after = serverPid === undefined ? undefined : cpuSeconds(serverPid);
+  if (before === undefined || after === undefined) return { MBps };
+  const perGiB = (s: number): number => Math.round((s / (SIZE / (1024 * MIB))) * 100) / 100;
+  return {
+    MBps,
+    cpu: {
+      server_cpu_s_per_GiB: perGiB(after.process - before.process),
+      // the process's first thread: Node's event loop; Go schedules its goroutines on any thread
+      main_thread_cpu_s_per_GiB: perGiB(after.main - before.main),
+    },
+  };
+}
+
 async function measureProxy(
   url: string,
   file: string,
@@ -221,16 +248,9 @@ async function measureProxy(
   const cpu: Record<string, number>[] = [];
   for (let i = 0; i < RUNS; i++) {
     const target = `${url}${A}/bench/run${i}/artifacts/big.bin`;
-    const before = serverPid === undefined ? undefined : cpuSeconds(serverPid);
-    ups.push(mbps(SIZE, await timedPut(target, file)));
-    const after = serverPid === undefined ? undefined : cpuSeconds(serverPid);
-    if (before !== undefined && after !== undefined) {
-      const perGiB = (s: number): number => Math.round((s / (SIZE / (1024 * MIB))) * 100) / 100;
-      cpu.push({
-        server_cpu_s_per_GiB: perGiB(after.process - before.process),
-        event_loop_cpu_s_per_GiB: perGiB(after.main - before.main),
-      });
-    }
+    const up = await timedUpload(target, file, serverPid);
+    ups.push(up.MBps);
+    if (up.cpu !== undefined) cpu.push(up.cpu);
     downs.push(mbps(SIZE, await timedGet(target)));
     const res = await fetch(target, { method: 'DELETE' });
     if (!res.ok) throw new Error(`DELETE ${target}: ${res.status}`);
@@ -290,6 +310,52 @@ async function socketCeiling(file: string): Promise<{ up: number; down: number }
 }
 
 /**
+ * The bound of the local upload's design on this machine: bench/native/upload-sink, a native HTTP
+ * server that stores each PUT body in a file as the local adapter does (256 KiB writes, an
+ * fdatasync every 64 MiB beside them and one before the reply), with or without a sha256 of every
+ * byte on a goroutine of its own. Same client, same file, best of RUNS. Undefined when `go` is not
+ * installed.
+ */
+async function nativeUploadBound(
+  work: string,
+  file: string,
+): Promise<Record<string, unknown> | undefined> {
+  const bin = path.join(work, 'upload-sink');
+  try {
+    execFileSync('go', ['build', '-trimpath', '-o', bin, '.'], {
+      cwd: path.join(root, 'bench/native/upload-sink'),
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  } catch (error) {
+    console.error(`native upload bound skipped: go build failed (${String(error)})`);
+    return undefined;
+  }
+  const once = async (hash: boolean): Promise<Record<string, unknown>> => {
+    const dir = path.join(work, 'upload-sink-files');
+    const sink = spawn(bin, ['-dir', dir, ...(hash ? ['-sha256'] : [])], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        sink.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+        sink.once('exit', (code) => reject(new Error(`upload-sink exited with ${code}`)));
+      });
+      const runs: { MBps: number; cpu?: Record<string, number> }[] = [];
+      for (let i = 0; i < RUNS; i++)
+        runs.push(await timedUpload(`http://127.0.0.1:${port}/big.bin`, file, sink.pid));
+      return {
+        upload_MBps: Math.max(...runs.map((r) => r.MBps)),
+        upload_runs_MBps: runs.map((r) => r.MBps),
+        upload_cpu_runs: runs.flatMap((r) => (r.cpu === undefined ? [] : [r.cpu])),
+      };
+    } finally {
+      sink.kill();
+    }
+  };
+  return { store_only: await once(false), store_and_sha256: await once(true) };
+}
+
+/**
  * The S3 server's own throughput on this machine: the same file PUT to it and read back with the
  * `minio` client the S3 adapter uses (same part size), best of RUNS. Ledgerflow's S3 adapter cannot
  * beat the server it stores into, so this is the ceiling for that column.
@@ -332,6 +398,26 @@ async function s3Direct(
     download_MBps: Math.max(...downs),
     upload_runs_MBps: ups,
     download_runs_MBps: downs,
+  };
+}
+
+/**
+ * The native bound against the ceiling, and Ledgerflow's local upload against the bound (the
+ * share of what any server storing and hashing the body reaches on this machine).
+ */
+function nativeBoundRatios(
+  bound: Record<string, unknown>,
+  ceilingUp: number,
+  local: unknown,
+): Record<string, number> {
+  const up = (r: unknown): number => (r as { upload_MBps: number }).upload_MBps;
+  return {
+    native_store_only_upload_vs_ceiling: share(up(bound['store_only']), ceilingUp),
+    native_store_and_sha256_upload_vs_ceiling: share(up(bound['store_and_sha256']), ceilingUp),
+    ledgerflow_local_upload_vs_native_store_and_sha256: share(
+      up(local),
+      up(bound['store_and_sha256']),
+    ),
   };
 }
 
@@ -402,6 +488,11 @@ async function main(): Promise<void> {
     noteLoad('after_ledgerflow_local');
     console.error('ledgerflow local', results['ledgerflow_local']);
 
+    const bound = await nativeUploadBound(work, file);
+    if (bound !== undefined) results['native_upload_bound'] = bound;
+    noteLoad('after_native_upload_bound');
+    console.error('native upload bound', bound);
+
     const weedDir = path.join(work, 'weed');
     mkdirSync(weedDir);
     const weed = execFileSync(
@@ -452,7 +543,6 @@ async function main(): Promise<void> {
     const ceilingUp = Math.min(cp, socket.up);
     const ceilingDown = socket.down;
     type Figures = { upload_MBps: number; download_MBps: number };
-    const share = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
     const ratio = (r: unknown): Record<string, number> => {
       const m = r as Figures;
       return {
@@ -473,6 +563,9 @@ async function main(): Promise<void> {
         download: share(s3.download_MBps, direct.download_MBps),
       },
       mlflow_server_local: ratio(results['mlflow_server_local']),
+      ...(bound === undefined
+        ? {}
+        : nativeBoundRatios(bound, ceilingUp, results['ledgerflow_local'])),
     };
     results['measured_at'] = new Date().toISOString();
     mkdirSync(path.dirname(OUT), { recursive: true });

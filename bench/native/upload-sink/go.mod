@@ -1,0 +1,3 @@
+module ledgerflow/bench/upload-sink
+
+go 1.21
