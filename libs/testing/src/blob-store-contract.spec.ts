@@ -2,8 +2,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { Client } from 'minio';
 import { LocalBlobStore, S3BlobStore } from '@ledgerflow/blob-store';
-import { describeBlobStoreContract } from './blob-store-contract.js';
+import { describeBlobStoreContract, patternStream } from './blob-store-contract.js';
 import { startLocalS3, type LocalS3 } from './seaweedfs.js';
 
 describeBlobStoreContract('LocalBlobStore', async () => {
@@ -32,6 +33,63 @@ describeBlobStoreContract('S3BlobStore on SeaweedFS', async () => {
     partSize: 5 * 1024 * 1024,
   });
   return { store, cleanup: async () => undefined };
+});
+
+describe('S3BlobStore multipart uploads on SeaweedFS', () => {
+  const bucket = 'multipart-leftovers';
+  let store: S3BlobStore;
+  let client: Client;
+
+  beforeAll(async () => {
+    s3 ??= await startLocalS3();
+    const url = new URL(s3.endpoint);
+    client = new Client({
+      endPoint: url.hostname,
+      port: Number(url.port),
+      useSSL: false,
+      accessKey: s3.accessKey,
+      secretKey: s3.secretKey,
+      region: s3.region,
+      pathStyle: true,
+    });
+    store = new S3BlobStore({
+      endpoint: s3.endpoint,
+      bucket,
+      prefix: '',
+      accessKey: s3.accessKey,
+      secretKey: s3.secretKey,
+      region: s3.region,
+      partSize: 5 * 1024 * 1024,
+    });
+  }, 300_000);
+
+  async function unfinishedUploads(): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const u of client.listIncompleteUploads(bucket, '', true))
+      keys.push((u as { key: string }).key);
+    return keys;
+  }
+
+  it('aborts the multipart upload of a source that fails after some parts were sent', async () => {
+    let sent = 0;
+    const failing = new Readable({
+      read() {
+        // 12 MiB (two parts sent) and then the client goes away
+        if ((sent += 1) > 12) this.destroy(new Error('client went away'));
+        else this.push(Buffer.alloc(1024 * 1024, sent));
+      },
+    });
+    await expect(store.put('broken/upload.bin', failing)).rejects.toThrow('client went away');
+    expect(await store.stat('broken/upload.bin')).toBeUndefined();
+    expect(await unfinishedUploads()).toEqual([]);
+  });
+
+  it('leaves no unfinished multipart upload after uploads that succeed', async () => {
+    await store.put('fine/a.bin', patternStream(11 * 1024 * 1024 + 5, 3));
+    await store.put('fine/a.bin', patternStream(6 * 1024 * 1024, 4));
+    expect(await unfinishedUploads()).toEqual([]);
+    expect(await store.stat('fine/a.bin')).toEqual({ isDir: false, size: 6 * 1024 * 1024 });
+  });
 });
 
 describe('LocalBlobStore and symlinks', () => {

@@ -169,6 +169,34 @@ export function describeBlobStoreContract(
       expect(await store.stat('big/40m.bin')).toEqual({ isDir: false, size });
     });
 
+    it('keeps one whole upload, and its own sha256, when two put the same path at once', async () => {
+      // each body spans several of the S3 adapter's parts; the second starts once the first is
+      // well under way (its first part stored), and from then on the two arrive interleaved
+      const size = 16 * 1024 * 1024 + 77;
+      const bodies = [patternBytes(size, 21), patternBytes(size, 22)];
+      let firstSent = 0;
+      let secondMayStart: () => void = () => undefined;
+      const started = new Promise<void>((r) => (secondMayStart = r));
+      const trickle = (body: Buffer, first: boolean): Readable =>
+        Readable.from(
+          (async function* () {
+            for (let at = 0; at < body.length; at += 256 * 1024) {
+              await new Promise((r) => setTimeout(r, 2));
+              if (first && (firstSent += 256 * 1024) >= 8 * 1024 * 1024) secondMayStart();
+              yield body.subarray(at, at + 256 * 1024);
+            }
+          })(),
+        );
+      const results = await Promise.all([
+        store.put('race/same.bin', trickle(bodies[0]!, true)),
+        started.then(() => store.put('race/same.bin', trickle(bodies[1]!, false))),
+      ]);
+      expect(results.map((r) => r.sha256)).toEqual(bodies.map(sha256));
+      const stored = await readAll(await store.get('race/same.bin'));
+      expect(stored.length).toBe(size);
+      expect(bodies.some((b) => b.equals(stored))).toBe(true);
+    });
+
     it('stores nothing when the source stream fails', async () => {
       let sent = 0;
       const failing = new Readable({

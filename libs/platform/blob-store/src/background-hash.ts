@@ -56,8 +56,10 @@ interface Slot {
   readonly worker: Worker;
 }
 
-/** Idle slots kept for the next batches (4 MiB each for uploads' batches). */
+/** Idle slots kept for the next batches (4 MiB each for local uploads' batches)... */
 export const IDLE_SLOTS = 6;
+/** ...and the most memory they may hold (an S3 upload's parts are 16 MiB by default). */
+export const IDLE_BYTES = 24 * 1024 * 1024;
 
 let worker: Worker | undefined;
 let nextId = 1;
@@ -115,7 +117,12 @@ function acquire(size: number): Slot {
 
 function release(slot: Slot | undefined): void {
   if (slot === undefined || !slotsByIndex.has(slot.index)) return;
-  if (slot.worker === worker && idle.length < IDLE_SLOTS) {
+  const idleBytes = idle.reduce((sum, s) => sum + s.sab.byteLength, 0);
+  if (
+    slot.worker === worker &&
+    idle.length < IDLE_SLOTS &&
+    idleBytes + slot.sab.byteLength <= IDLE_BYTES
+  ) {
     idle.push(slot);
     return;
   }
@@ -123,9 +130,13 @@ function release(slot: Slot | undefined): void {
   if (slot.worker === worker) slot.worker.postMessage({ op: 'drop', slot: slot.index });
 }
 
-/** Slots allocated so far and not dropped (for tests). */
-export function hashSlotsInUse(): { live: number; idle: number } {
-  return { live: slotsByIndex.size, idle: idle.length };
+/** Slots allocated so far and not dropped, and the idle ones (for tests). */
+export function hashSlotsInUse(): { live: number; idle: number; idleBytes: number } {
+  return {
+    live: slotsByIndex.size,
+    idle: idle.length,
+    idleBytes: idle.reduce((sum, s) => sum + s.sab.byteLength, 0),
+  };
 }
 
 /** One upload's sha256, fed in order; `update` takes ownership of the buffer it is given. */

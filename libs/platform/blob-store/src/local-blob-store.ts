@@ -11,11 +11,11 @@ import {
   type FileHandle,
 } from 'node:fs/promises';
 import path from 'node:path';
-import { createHash, randomUUID } from 'node:crypto';
-import { finished, type Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { invalidParameter } from '@ledgerflow/contracts';
-import { BackgroundHash } from './background-hash.js';
 import { confineArtifactPath } from './artifact-path.js';
+import { storeHashedInBatches, type BatchSink } from './hashed-batches.js';
 import {
   BlobNotFoundError,
   type BlobEntry,
@@ -102,211 +102,45 @@ const EARLY_SYNC_BYTES = 64 * 1024 * 1024;
 /** Bytes handed to the hash worker and not hashed yet, beyond which an upload waits for it. */
 const MAX_UNHASHED_BYTES = 2 * WRITE_BATCH_BYTES;
 
-let mallocPrimed = false;
-
 /**
- * Lets the C allocator keep request chunks' memory for the next chunks. Node copies every 64 KiB
- * body chunk into a fresh malloc'ed buffer, and a young-generation GC frees the last few tens of
- * MiB of them at once; with glibc's default 128 KiB trim threshold that freed heap top goes back to
- * the kernel each time and the next chunks fault it in again (page faults and page clearing took
- * about a fifth of the event loop's CPU time on a 1 GiB upload). glibc raises its mmap threshold to
- * the size of a freed mmap'ed block, and its trim threshold to twice that (mallopt(3), "dynamic
- * mmap threshold"), so one 24 MiB buffer, allocated and dropped once per process, lets up to 48 MiB
- * of freed heap be reused instead (measured: a 32 MiB trim threshold is needed, 16 MiB is not
- * enough). With another C library this is one short-lived buffer and nothing more.
+ * An upload's file: each batch is written at its position, with an fdatasync every
+ * EARLY_SYNC_BYTES beside the writes, so the disk takes the file as it comes and the fsync before
+ * the rename waits for the last stretch only, not the whole file.
  */
-function primeMallocThresholds(): void {
-  if (mallocPrimed) return;
-  mallocPrimed = true;
-  // dropped at once: the next scavenge frees it (an upload this size scavenges every few MiB)
-  void new ArrayBuffer(24 * 1024 * 1024).byteLength;
-}
+class FileSink implements BatchSink {
+  private syncing: Promise<void> | undefined;
+  private syncFailure: { error: unknown } | undefined;
+  private unsyncedBytes = 0;
 
-/**
- * Streams the body into the file, hashing it on the way. Chunks from the socket are copied, as
- * they arrive, into ~4 MiB batch buffers, and a full batch is written while the next one fills (the
- * write runs in libuv's thread pool), so receiving and writing overlap instead of taking turns per
- * 64 KiB chunk. A body larger than one batch is hashed on a worker thread (BackgroundHash): the
- * batch buffers live in shared memory, each written batch is handed to the worker by reference and
- * its buffer comes back for reuse once hashed, so the event loop only receives and copies.
- *
- * The body is read through 'data' events, not async iteration: an iterator costs a few promises per
- * 64 KiB chunk, and a chunk held until its batch was full survived young-generation GCs; together
- * they pushed the old generation into a mark-compact every ~80 MiB of upload, in a process whose
- * heap holds the whole application. Here a chunk is copied and dropped at once.
- *
- * Memory stays bounded whatever the size: the stream is paused while a full batch waits for the
- * write in flight, or while more than MAX_UNHASHED_BYTES wait for the worker.
- */
-function writeHashed(
-  body: Readable,
-  handle: FileHandle,
-): Promise<{ size: number; sha256: string }> {
-  return new Promise((resolve, reject) => {
-    let size = 0;
-    // until the body outgrows one batch, its chunks are kept as they are and hashed here
-    let small: Buffer[] | undefined = [];
-    let smallBytes = 0;
-    let background: BackgroundHash | undefined;
-    let current: Buffer | undefined;
-    let fill = 0;
-    /** Full batches waiting for the write in flight (at most one before the body is paused). */
-    const ready: Buffer[] = [];
-    let writing = false;
-    let ended = false;
-    let paused = false;
-    let failure: { error: Error } | undefined;
-    let settled = false;
-    // an fdatasync every EARLY_SYNC_BYTES, beside the writes: the disk takes the file as it
-    // comes, so the fsync before the rename waits for the last stretch only, not the whole file
-    let syncing: Promise<void> | undefined;
-    let unsyncedBytes = 0;
-    /** Where the next batch goes in the file. */
-    let position = 0;
+  constructor(private readonly handle: FileHandle) {}
 
-    const settle = (): void => {
-      if (settled || writing || syncing !== undefined) return;
-      if (failure !== undefined) {
-        settled = true;
-        background?.abort();
-        reject(failure.error);
-        return;
-      }
-      if (!ended || ready.length > 0) return;
-      settled = true;
-      if (background === undefined) {
-        // all of it fitted in one batch: hash it here, no worker round trip
-        const hash = createHash('sha256');
-        for (const buf of small ?? []) hash.update(buf);
-        writeAll(handle, small ?? [], 0).then(
-          () => resolve({ size, sha256: hash.digest('hex') }),
-          reject,
-        );
-        return;
-      }
-      background.digest().then((sha256) => resolve({ size, sha256 }), reject);
-    };
+  async batch(buf: Buffer, at: number): Promise<void> {
+    if (this.syncFailure !== undefined) throw this.syncFailure.error;
+    if (this.unsyncedBytes >= EARLY_SYNC_BYTES && this.syncing === undefined) {
+      this.unsyncedBytes = 0;
+      this.syncing = this.handle.datasync().then(
+        () => {
+          this.syncing = undefined;
+        },
+        (error: unknown) => {
+          this.syncing = undefined;
+          this.syncFailure ??= { error };
+        },
+      );
+    }
+    this.unsyncedBytes += buf.length;
+    await writeAll(this.handle, [buf], at);
+  }
 
-    const fail = (error: unknown): void => {
-      failure ??= { error: error instanceof Error ? error : new Error(String(error)) };
-      if (!body.destroyed) body.destroy();
-      settle();
-    };
+  whole(chunks: readonly Buffer[]): Promise<void> {
+    return writeAll(this.handle, [...chunks], 0);
+  }
 
-    const maybeResume = (): void => {
-      if (!paused || failure !== undefined || ready.length > 0) return;
-      if (background !== undefined && background.pending > MAX_UNHASHED_BYTES) return;
-      paused = false;
-      body.resume();
-    };
-
-    const writeNext = (): void => {
-      const buf = ready.shift();
-      if (buf === undefined || failure !== undefined) {
-        settle();
-        return;
-      }
-      writing = true;
-      if (unsyncedBytes >= EARLY_SYNC_BYTES && syncing === undefined) {
-        unsyncedBytes = 0;
-        syncing = handle.datasync().then(
-          () => {
-            syncing = undefined;
-            settle();
-          },
-          (error: unknown) => {
-            syncing = undefined;
-            fail(error);
-          },
-        );
-      }
-      unsyncedBytes += buf.length;
-      const hash = background!;
-      const at = position;
-      position += buf.length;
-      writeAll(handle, [buf], at)
-        .then(() => {
-          hash.update(buf); // handed to the worker: not used here again
-          return hash.drain(MAX_UNHASHED_BYTES);
-        })
-        .then(
-          () => {
-            writing = false;
-            writeNext();
-            maybeResume();
-          },
-          (error: unknown) => {
-            writing = false;
-            fail(error);
-          },
-        );
-    };
-
-    const batchFull = (): void => {
-      ready.push(current!);
-      current = background!.take(WRITE_BATCH_BYTES);
-      fill = 0;
-      if (!writing) writeNext();
-      if (ready.length > 0 && !paused) {
-        paused = true;
-        body.pause();
-      }
-    };
-
-    const copyIn = (chunk: Buffer): void => {
-      for (let at = 0; at < chunk.length;) {
-        const n = Math.min(chunk.length - at, WRITE_BATCH_BYTES - fill);
-        // fill(), not copy(): the batch is shared memory, which copy() (TypedArray#set) moves a
-        // word at a time with relaxed atomics (a third of the event loop's time on an upload);
-        // fill() with a buffer is one memcpy in Node's C++
-        current!.fill(
-          at === 0 && n === chunk.length ? chunk : chunk.subarray(at, at + n),
-          fill,
-          fill + n,
-        );
-        at += n;
-        fill += n;
-        if (fill === WRITE_BATCH_BYTES) batchFull();
-      }
-    };
-
-    body.on('data', (chunk: Buffer | Uint8Array | string) => {
-      if (failure !== undefined) return;
-      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-      size += buf.length;
-      if (small !== undefined) {
-        small.push(buf);
-        smallBytes += buf.length;
-        if (smallBytes < WRITE_BATCH_BYTES) return;
-        // the body outgrew one batch: from here on, batches are written and hashed beside the loop
-        const held = small;
-        small = undefined;
-        try {
-          primeMallocThresholds();
-          background = new BackgroundHash();
-          current = background.take(WRITE_BATCH_BYTES);
-          for (const b of held) copyIn(b);
-        } catch (error) {
-          fail(error);
-        }
-        return;
-      }
-      copyIn(buf);
-    });
-    finished(body, (error) => {
-      if (error !== undefined && error !== null) {
-        fail(error);
-        return;
-      }
-      ended = true;
-      if (failure === undefined && current !== undefined && fill > 0) {
-        ready.push(current.subarray(0, fill));
-        current = undefined;
-        if (!writing) writeNext();
-      }
-      settle();
-    });
-  });
+  /** Waits for an early fdatasync still running (none may be when the file is closed). */
+  async idle(): Promise<void> {
+    await this.syncing;
+    if (this.syncFailure !== undefined) throw this.syncFailure.error;
+  }
 }
 
 function isMissing(e: unknown): boolean {
@@ -385,9 +219,11 @@ export class LocalBlobStore implements BlobStore {
       0o644,
     );
     let written: { size: number; sha256: string };
+    const sink = new FileSink(handle);
     try {
-      written = await writeHashed(body, handle);
-      // one fsync, at the end, before the rename makes the file visible
+      written = await storeHashedInBatches(body, sink, WRITE_BATCH_BYTES, MAX_UNHASHED_BYTES);
+      await sink.idle();
+      // the last fsync, before the rename makes the file visible
       await handle.sync();
       await handle.close();
       try {
@@ -399,6 +235,7 @@ export class LocalBlobStore implements BlobStore {
         throw e;
       }
     } catch (e) {
+      await sink.idle().catch(() => undefined);
       await handle.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
       throw e;

@@ -1,9 +1,9 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { Client } from 'minio';
 import { confineArtifactPath } from './artifact-path.js';
+import { storeHashedInBatches, type BatchSink } from './hashed-batches.js';
 import {
   BlobNotFoundError,
-  DigestingStream,
   digestOf,
   type BlobEntry,
   type BlobMultipart,
@@ -23,22 +23,16 @@ export interface S3BlobStoreConfig {
   readonly accessKey: string;
   readonly secretKey: string;
   readonly region: string;
-  /** Part size of streamed uploads: the most a single upload buffers (at least 5 MiB). */
+  /**
+   * Part size of streamed uploads (at least 5 MiB; 16 MiB by default). An upload holds at most
+   * three parts in memory: one filling, one uploading, one being hashed.
+   */
   readonly partSize?: number;
 }
 
 function isNoSuchKey(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
   return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchObject';
-}
-
-async function* prepend(head: Buffer, rest: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
-  yield head;
-  for (;;) {
-    const next = await rest.next();
-    if (next.done === true) return;
-    yield next.value as Buffer;
-  }
 }
 
 /**
@@ -51,7 +45,7 @@ export class S3BlobStore implements BlobStore {
   readonly multipart: BlobMultipart;
   private readonly client: Client;
   private readonly prefix: string;
-  private bucketChecked = false;
+  private bucketReady: Promise<void> | undefined;
   private readonly partSize: number;
 
   constructor(private readonly config: S3BlobStoreConfig) {
@@ -82,61 +76,73 @@ export class S3BlobStore implements BlobStore {
     return { rel, key: `${this.prefix}${rel}` };
   }
 
-  /** Creates the bucket if it does not exist (once per process). */
-  async ensureBucket(): Promise<void> {
-    if (this.bucketChecked) return;
-    if (!(await this.client.bucketExists(this.config.bucket)))
-      await this.client.makeBucket(this.config.bucket, this.config.region);
-    this.bucketChecked = true;
+  /**
+   * Creates the bucket if it does not exist. Checked once per process: the first calls share one
+   * check, and a failed check is tried again by the next call.
+   */
+  ensureBucket(): Promise<void> {
+    this.bucketReady ??= this.createBucketIfMissing().catch((e: unknown) => {
+      this.bucketReady = undefined;
+      throw e;
+    });
+    return this.bucketReady;
   }
 
-  async put(p: string, body: Readable, options: { size?: number } = {}): Promise<StoredBlob> {
-    const { rel, key } = this.key(p);
-    await this.ensureBucket();
-    const digest = new DigestingStream();
-    // A source that fails (a client that hangs up) must fail the upload. minio does not notice a
-    // destroyed input stream, so the upload races the source's error.
-    let onFailure: (e: unknown) => void = () => undefined;
-    const failed = new Promise<never>((_resolve, reject) => (onFailure = reject));
-    body.once('error', (e) => {
-      onFailure(e);
-      digest.destroy(e);
-    });
-    body.pipe(digest);
-    const upload = (async () => {
-      const head = await this.readHead(digest, this.partSize);
-      if (head.rest === undefined) {
-        // Small (or empty) files go up in one PUT; minio's stream path cannot store 0 bytes.
-        await this.client.putObject(this.config.bucket, key, head.bytes, head.bytes.length);
-      } else {
-        const rest = Readable.from(prepend(head.bytes, head.rest));
-        await this.client.putObject(this.config.bucket, key, rest, options.size);
-      }
-    })();
-    upload.catch(() => undefined);
-    await Promise.race([upload, failed]);
-    return { path: rel, size: digest.size, sha256: digest.sha256 };
+  private async createBucketIfMissing(): Promise<void> {
+    if (await this.client.bucketExists(this.config.bucket)) return;
+    try {
+      await this.client.makeBucket(this.config.bucket, this.config.region);
+    } catch (e) {
+      // another process (a second replica) created it between the check and here
+      if ((e as { code?: unknown }).code !== 'BucketAlreadyOwnedByYou') throw e;
+    }
   }
 
   /**
-   * Reads up to `limit` bytes: all of a small stream (rest undefined), or the first bytes and the
-   * iterator over the remainder. At most `limit` plus one chunk is held in memory.
+   * Streams the body to S3, hashing it on the way (storeHashedInBatches): a body of up to one part
+   * goes up in one PUT, a larger one as a multipart upload of its own, one part uploading while
+   * the next fills, and the sha256 computed on the hash worker from the parts once sent. A failed
+   * upload (the source's error, the server's) aborts its multipart upload, so no parts are left
+   * behind. A new multipart upload is created every time: the minio client's streamed putObject
+   * instead resumes the newest unfinished upload of the same key, which is how two concurrent
+   * uploads of one path came to write into each other's parts.
    */
-  private async readHead(
-    stream: Readable,
-    limit: number,
-  ): Promise<{ bytes: Buffer; rest: AsyncIterator<unknown> | undefined }> {
-    const it = stream[Symbol.asyncIterator]();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    while (size < limit) {
-      const next = await it.next();
-      if (next.done === true) return { bytes: Buffer.concat(chunks), rest: undefined };
-      const chunk = next.value as Buffer;
-      chunks.push(chunk);
-      size += chunk.length;
+  async put(p: string, body: Readable): Promise<StoredBlob> {
+    const { rel, key } = this.key(p);
+    await this.ensureBucket();
+    const bucket = this.config.bucket;
+    let uploadId: string | undefined;
+    const parts: { part: number; etag: string }[] = [];
+    const sink: BatchSink = {
+      batch: async (buf) => {
+        uploadId ??= await this.client.initiateNewMultipartUpload(bucket, key, {});
+        const part = parts.length + 1;
+        const { etag } = await this.client.uploadPart(
+          {
+            bucketName: bucket,
+            objectName: key,
+            uploadID: uploadId,
+            partNumber: part,
+            headers: {},
+          },
+          buf,
+        );
+        parts.push({ part, etag });
+      },
+      whole: async (chunks, size) => {
+        await this.client.putObject(bucket, key, Buffer.concat(chunks, size), size);
+      },
+    };
+    try {
+      const { size, sha256 } = await storeHashedInBatches(body, sink, this.partSize, this.partSize);
+      if (uploadId !== undefined)
+        await this.client.completeMultipartUpload(bucket, key, uploadId, parts);
+      return { path: rel, size, sha256 };
+    } catch (e) {
+      if (uploadId !== undefined)
+        await this.client.abortMultipartUpload(bucket, key, uploadId).catch(() => undefined);
+      throw e;
     }
-    return { bytes: Buffer.concat(chunks), rest: it };
   }
 
   /** Whether any object (not a folder marker) lies under the key prefix. */
