@@ -11,6 +11,7 @@ import {
 } from '@ledgerflow/blob-store';
 import { Ctx, metadataOf, Msg, type RequestContext, type RequestMessage } from '@ledgerflow/http';
 import { ArtifactLedger } from './artifact-ledger.js';
+import { PathLocks } from './path-locks.js';
 import { sendArtifact } from './artifact-download.js';
 import { BLOB_STORE } from './tokens.js';
 
@@ -45,6 +46,8 @@ function declaredSize(req: FastifyRequest): number | undefined {
 /** MLflow's artifact proxy (MlflowArtifactsService): upload, download, list, delete, multipart. */
 @Controller(['api/2.0/mlflow-artifacts', 'ajax-api/2.0/mlflow-artifacts'])
 export class ArtifactsProxyController {
+  private readonly locks = new PathLocks();
+
   constructor(
     @Inject(BLOB_STORE) private readonly store: BlobStore,
     @Inject(ArtifactLedger) private readonly ledger: ArtifactLedger,
@@ -53,14 +56,17 @@ export class ArtifactsProxyController {
   @Put('artifacts/*')
   async upload(@Req() req: FastifyRequest, @Ctx() ctx: RequestContext): Promise<object> {
     const path = confineArtifactPath(rawArtifactPath(req.url));
-    const before = await this.store.stat(path);
     const size = declaredSize(req);
-    const stored = await this.store.put(
-      path,
-      requestStream(req),
-      size === undefined ? {} : { size },
-    );
-    await this.ledger.stored(stored, before !== undefined && !before.isDir, metadataOf(ctx));
+    // a second upload of the same path waits, unread, until the first is stored and recorded
+    await this.locks.run(path, async () => {
+      const before = await this.store.stat(path);
+      const stored = await this.store.put(
+        path,
+        requestStream(req),
+        size === undefined ? {} : { size },
+      );
+      await this.ledger.stored(stored, before !== undefined && !before.isDir, metadataOf(ctx));
+    });
     return {};
   }
 
@@ -83,9 +89,11 @@ export class ArtifactsProxyController {
   @Delete('artifacts/*')
   async delete(@Req() req: FastifyRequest, @Ctx() ctx: RequestContext): Promise<object> {
     const path = confineArtifactPath(rawArtifactPath(req.url));
-    const before = await this.store.stat(path);
-    await this.store.delete(path);
-    if (before !== undefined) await this.ledger.deleted(path, before.isDir, metadataOf(ctx));
+    await this.locks.run(path, async () => {
+      const before = await this.store.stat(path);
+      await this.store.delete(path);
+      if (before !== undefined) await this.ledger.deleted(path, before.isDir, metadataOf(ctx));
+    });
     return {};
   }
 
@@ -126,9 +134,11 @@ export class ArtifactsProxyController {
       return { partNumber: n, etag };
     });
     const mp = this.multipartOrFail();
-    const before = await this.store.stat(target);
-    const stored = await mp.complete(target, uploadId, parts);
-    await this.ledger.stored(stored, before !== undefined && !before.isDir, metadataOf(ctx));
+    await this.locks.run(target, async () => {
+      const before = await this.store.stat(target);
+      const stored = await mp.complete(target, uploadId, parts);
+      await this.ledger.stored(stored, before !== undefined && !before.isDir, metadataOf(ctx));
+    });
     return {};
   }
 
