@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { BackgroundHash, IDLE_BYTES, IDLE_SLOTS, hashSlotsInUse } from './background-hash.js';
+import {
+  BackgroundHash,
+  IDLE_BYTES,
+  IDLE_SLOTS,
+  hashSlotsInUse,
+  sha256OnWorker,
+} from './background-hash.js';
 
 const sha256 = (...parts: Buffer[]): string => {
   const h = createHash('sha256');
@@ -73,5 +79,18 @@ describe('BackgroundHash', () => {
     await h.drain(0);
     await h.digest();
     expect(hashSlotsInUse().idleBytes).toBeLessThanOrEqual(IDLE_BYTES);
+  });
+
+  it('hashes a shared batch once on the worker and leaves it with the caller', async () => {
+    const h = new BackgroundHash();
+    const part = h.take(3 << 20).fill(5);
+    const expected = sha256(Buffer.alloc(3 << 20, 5));
+    expect(await sha256OnWorker(part)).toBe(expected);
+    expect(await sha256OnWorker(part.subarray(1, 11))).toBe(sha256(Buffer.alloc(10, 5)));
+    // still the caller's: it can then be fed to the upload's own hash
+    h.update(part);
+    expect(await h.digest()).toBe(expected);
+    // a buffer that is not shared is hashed on the spot
+    expect(await sha256OnWorker(Buffer.from('abc'))).toBe(sha256(Buffer.from('abc')));
   });
 });

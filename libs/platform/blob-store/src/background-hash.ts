@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -25,6 +26,11 @@ parentPort.on('message', (m) => {
     if (h === undefined) hashes.set(m.id, (h = createHash('sha256')));
     h.update(slots.get(m.slot).subarray(m.offset, m.offset + m.length));
     parentPort.postMessage({ id: m.id, op: 'hashed', bytes: m.length, slot: m.slot });
+  } else if (m.op === 'once') {
+    const hex = createHash('sha256')
+      .update(slots.get(m.slot).subarray(m.offset, m.offset + m.length))
+      .digest('hex');
+    parentPort.postMessage({ id: m.id, op: 'once', hex });
   } else if (m.op === 'slot') {
     slots.set(m.slot, new Uint8Array(m.sab));
   } else if (m.op === 'drop') {
@@ -41,7 +47,7 @@ parentPort.on('message', (m) => {
 
 type Reply =
   | { readonly id: number; readonly op: 'hashed'; readonly bytes: number; readonly slot: number }
-  | { readonly id: number; readonly op: 'digest'; readonly hex: string };
+  | { readonly id: number; readonly op: 'digest' | 'once'; readonly hex: string };
 
 interface Listener {
   reply(message: Reply): void;
@@ -137,6 +143,36 @@ export function hashSlotsInUse(): { live: number; idle: number; idleBytes: numbe
     idle: idle.length,
     idleBytes: idle.reduce((sum, s) => sum + s.sab.byteLength, 0),
   };
+}
+
+/**
+ * The sha256 of one buffer from BackgroundHash#take, computed on the worker; the buffer stays the
+ * caller's, who must not change it until the promise settles. Any other buffer is hashed here.
+ */
+export function sha256OnWorker(buf: Buffer): Promise<string> {
+  const slot = buf.buffer instanceof SharedArrayBuffer ? slotsByBuffer.get(buf.buffer) : undefined;
+  if (slot === undefined || slot.worker !== worker)
+    return Promise.resolve(createHash('sha256').update(buf).digest('hex'));
+  const id = nextId++;
+  return new Promise<string>((resolve, reject) => {
+    listeners.set(id, {
+      reply: (m) => {
+        listeners.delete(id);
+        if (m.op === 'once') resolve(m.hex);
+      },
+      fail: (error) => {
+        listeners.delete(id);
+        reject(error);
+      },
+    });
+    slot.worker.postMessage({
+      id,
+      op: 'once',
+      slot: slot.index,
+      offset: buf.byteOffset,
+      length: buf.byteLength,
+    });
+  });
 }
 
 /** One upload's sha256, fed in order; `update` takes ownership of the buffer it is given. */
