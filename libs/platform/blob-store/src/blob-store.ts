@@ -1,5 +1,5 @@
-import { createHash, type Hash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { MlflowError } from '@ledgerflow/contracts';
 
 /** What was stored: the canonical path, its size in bytes and the sha256 (hex) of its content. */
@@ -82,35 +82,6 @@ export interface BlobStore {
 export class BlobNotFoundError extends MlflowError {
   constructor(path: string) {
     super('RESOURCE_DOES_NOT_EXIST', `No artifact found at '${path}'`);
-  }
-}
-
-/** A pass-through stream that counts bytes and computes their sha256. */
-export class DigestingStream extends Transform {
-  private readonly hash: Hash = createHash('sha256');
-  private bytes = 0;
-  private hex: string | undefined;
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    done(null, chunk);
-  }
-
-  override _flush(done: TransformCallback): void {
-    this.hex = this.hash.digest('hex');
-    done();
-  }
-
-  /** Valid once the stream has ended. */
-  get size(): number {
-    return this.bytes;
-  }
-
-  /** Valid once the stream has ended. */
-  get sha256(): string {
-    if (this.hex === undefined) throw new Error('DigestingStream: read before the end');
-    return this.hex;
   }
 }
 

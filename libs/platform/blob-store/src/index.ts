@@ -1,7 +1,6 @@
 export { confineArtifactPath, joinArtifactPath, splitArtifactPath } from './artifact-path.js';
 export {
   BlobNotFoundError,
-  DigestingStream,
   digestOf,
   type BlobEntry,
   type BlobMultipart,
