@@ -62,7 +62,7 @@ export interface BlobStore {
   /** Where the blobs live, for messages (a folder or s3://bucket/prefix). */
   readonly location: string;
   /** Stores the stream at `path`, replacing any file there; size and sha256 are computed on the way. */
-  put(path: string, body: Readable, options?: { size?: number }): Promise<StoredBlob>;
+  put(path: string, body: Readable): Promise<StoredBlob>;
   /** The file's bytes, or one range of them. Throws BlobNotFoundError for a missing file. */
   get(path: string, range?: ByteRange): Promise<Readable>;
   /** Size of a file, `dir` for a directory, undefined when nothing is there. */

@@ -38,11 +38,6 @@ function requestStream(req: FastifyRequest): Readable {
   return Readable.from([]);
 }
 
-function declaredSize(req: FastifyRequest): number | undefined {
-  const v = req.headers['content-length'];
-  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
-}
-
 /** MLflow's artifact proxy (MlflowArtifactsService): upload, download, list, delete, multipart. */
 @Controller(['api/2.0/mlflow-artifacts', 'ajax-api/2.0/mlflow-artifacts'])
 export class ArtifactsProxyController {
@@ -56,15 +51,10 @@ export class ArtifactsProxyController {
   @Put('artifacts/*')
   async upload(@Req() req: FastifyRequest, @Ctx() ctx: RequestContext): Promise<object> {
     const path = confineArtifactPath(rawArtifactPath(req.url));
-    const size = declaredSize(req);
     // a second upload of the same path waits, unread, until the first is stored and recorded
     await this.locks.run(path, async () => {
       const before = await this.store.stat(path);
-      const stored = await this.store.put(
-        path,
-        requestStream(req),
-        size === undefined ? {} : { size },
-      );
+      const stored = await this.store.put(path, requestStream(req));
       await this.ledger.stored(stored, before !== undefined && !before.isDir, metadataOf(ctx));
     });
     return {};
