@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
-import { patternStream } from '@ledgerflow/testing';
+import { patternStream, startLocalS3 } from '@ledgerflow/testing';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const GiB = 1024 * 1024 * 1024;
@@ -76,21 +76,51 @@ function downloadSha256(base: string, p: string): Promise<{ size: number; sha256
   });
 }
 
+/** Where the server under test keeps its artifacts: its environment, and how to stop the store. */
+interface Backing {
+  readonly env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
 /**
  * MEMORY: a 2 GiB upload and download through the HTTP artifact proxy must not grow the server's
- * resident memory by 64 MiB or more. The server is a child process (bin/ledgerflow.js from dist),
- * so the figure is its own RSS, sampled every 20 ms during the transfers, against a baseline taken
- * after a warm-up transfer.
+ * resident memory by 64 MiB or more, on either adapter. The server is a child process
+ * (bin/ledgerflow.js from dist), so the figure is its own RSS, sampled every 20 ms during the
+ * transfers, against a baseline taken after a warm-up transfer.
  */
-describe('artifact streaming memory (2 GiB through a child-process server)', () => {
+describe.each([
+  {
+    adapter: 'local folder',
+    backing: async (): Promise<Backing> => ({ env: {}, stop: async () => undefined }),
+  },
+  {
+    adapter: 'S3 (SeaweedFS)',
+    backing: async (): Promise<Backing> => {
+      const s3 = await startLocalS3();
+      return {
+        env: {
+          LEDGERFLOW_ARTIFACT_STORE: 's3',
+          LEDGERFLOW_S3_ENDPOINT: s3.endpoint,
+          LEDGERFLOW_S3_BUCKET: 'memory',
+          LEDGERFLOW_S3_ACCESS_KEY: s3.accessKey,
+          LEDGERFLOW_S3_SECRET_KEY: s3.secretKey,
+          LEDGERFLOW_S3_REGION: s3.region,
+        },
+        stop: () => s3.stop(),
+      };
+    },
+  },
+])('artifact streaming memory, $adapter (2 GiB through a child-process server)', ({ backing }) => {
   let dir: string;
   let server: ChildProcess;
   let base: string;
+  let store: Backing | undefined;
 
   beforeAll(async () => {
     execFileSync(process.execPath, [path.join(repoRoot, 'tools/build.mjs'), '--quiet'], {
       cwd: repoRoot,
     });
+    store = await backing();
     dir = mkdtempSync(path.join(tmpdir(), 'ledgerflow-memory-'));
     server = spawn(
       process.execPath,
@@ -103,7 +133,12 @@ describe('artifact streaming memory (2 GiB through a child-process server)', () 
         path.join(dir, 'data'),
       ],
       {
-        env: { ...process.env, LEDGERFLOW_GRPC_PORT: '0', LEDGERFLOW_SQLITE_SYNCHRONOUS: 'normal' },
+        env: {
+          ...process.env,
+          ...store.env,
+          LEDGERFLOW_GRPC_PORT: '0',
+          LEDGERFLOW_SQLITE_SYNCHRONOUS: 'normal',
+        },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );
@@ -116,15 +151,16 @@ describe('artifact streaming memory (2 GiB through a child-process server)', () 
       });
       server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${log}`)));
     });
-  });
+  }, 300_000);
 
   afterAll(async () => {
-    if (server.exitCode === null) {
+    if (server !== undefined && server.exitCode === null) {
       const exited = new Promise((resolve) => server.once('exit', resolve));
       server.kill('SIGTERM');
       await exited;
     }
-    rmSync(dir, { recursive: true, force: true });
+    await store?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
   it('streams 2 GiB up and down with server RSS growth under 64 MiB', async () => {
@@ -150,7 +186,7 @@ describe('artifact streaming memory (2 GiB through a child-process server)', () 
     expect(got).toEqual({ size, sha256: expected });
     const growth = Math.max(peakUp, peakDown) - baseline;
     process.stderr.write(
-      `artifact memory: baseline ${(baseline / MiB).toFixed(1)} MiB, peak upload ${(peakUp / MiB).toFixed(1)} MiB, peak download ${(peakDown / MiB).toFixed(1)} MiB, growth ${(growth / MiB).toFixed(1)} MiB\n`,
+      `artifact memory (${base}): baseline ${(baseline / MiB).toFixed(1)} MiB, peak upload ${(peakUp / MiB).toFixed(1)} MiB, peak download ${(peakDown / MiB).toFixed(1)} MiB, growth ${(growth / MiB).toFixed(1)} MiB\n`,
     );
     expect(growth).toBeLessThan(64 * MiB);
   }, 900_000);
