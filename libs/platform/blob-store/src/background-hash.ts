@@ -127,13 +127,17 @@ function acquire(size: number): Slot {
   return slot;
 }
 
+/** Memory held by the idle slots. */
+function idleBytes(): number {
+  return idle.reduce((sum, s) => sum + s.sab.byteLength, 0);
+}
+
 function release(slot: Slot | undefined): void {
   if (slot === undefined || !slotsByIndex.has(slot.index)) return;
-  const idleBytes = idle.reduce((sum, s) => sum + s.sab.byteLength, 0);
   if (
     slot.worker === worker &&
     idle.length < IDLE_SLOTS &&
-    idleBytes + slot.sab.byteLength <= IDLE_BYTES
+    idleBytes() + slot.sab.byteLength <= IDLE_BYTES
   ) {
     idle.push(slot);
     return;
@@ -147,7 +151,7 @@ export function hashSlotsInUse(): { live: number; idle: number; idleBytes: numbe
   return {
     live: slotsByIndex.size,
     idle: idle.length,
-    idleBytes: idle.reduce((sum, s) => sum + s.sab.byteLength, 0),
+    idleBytes: idleBytes(),
   };
 }
 
